@@ -1,0 +1,44 @@
+public import NIOCore
+
+/// One connected, ordered, reliable byte pipe.
+///
+/// TCP implements it over SwiftNIO; `TLSStream` (NATSTLS) and `WebSocketStream`
+/// (NATSWebSocket) wrap another `ByteStream` and are byte streams themselves, so
+/// transports compose: `wss://` is WebSocket over TLS over TCP.
+///
+/// A stream supports one reader and one writer at a time; `read()` and `write(_:)` may be
+/// called concurrently with each other. `close()` may be called from anywhere, at any time,
+/// and makes pending and later calls finish.
+public protocol ByteStream: Sendable {
+    /// The next chunk of bytes from the peer, or `nil` at an orderly end of stream.
+    func read() async throws -> ByteBuffer?
+    /// Writes all of `bytes`, returning when they were handed to the layer below.
+    func write(_ bytes: ByteBuffer) async throws
+    /// Closes the stream. Idempotent.
+    func close() async
+}
+
+/// Where to connect: a host (name, IPv4 or IPv6 literal) and a port.
+public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Host name or IP literal, without brackets.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+
+    /// Creates an address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// Opens connected byte streams. The default dials TCP with SwiftNIO; users may inject
+/// their own (proxies, Unix sockets, tests).
+public protocol Dialer: Sendable {
+    /// Connects to `address`, failing after `timeout`.
+    func dial(_ address: ServerAddress, timeout: Duration) async throws -> any ByteStream
+}

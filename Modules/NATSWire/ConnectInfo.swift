@@ -1,0 +1,49 @@
+/// The fields of the client's `CONNECT` operation.
+///
+/// Auth fields (`user`, `pass`, `authToken`, `jwt`, `nkey`, `sig`) are omitted from the
+/// JSON when `nil`. `description` never shows a secret.
+public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible {
+    public var verbose: Bool = false
+    public var pedantic: Bool = false
+    public var tlsRequired: Bool = false
+    public var name: String? = nil
+    public var lang: String = "swift"
+    public var version: String = NATSWireVersion.clientVersion
+    public var `protocol`: Int = 1
+    public var echo: Bool = true
+    public var headers: Bool = true
+    public var noResponders: Bool = true
+    /// User name for user/password authentication.
+    public var user: String? = nil
+    /// Password for user/password authentication. Secret.
+    public var pass: String? = nil
+    /// Token for token authentication. Secret.
+    public var authToken: String? = nil
+    /// User JWT.
+    public var jwt: String? = nil
+    /// NKey public key.
+    public var nkey: String? = nil
+    /// Base64url (no padding) signature of the server nonce. Secret-adjacent: never logged.
+    public var sig: String? = nil
+
+    /// Creates connect info with defaults.
+    public init() {}
+
+    public var description: String {
+        var parts = ["lang: \(lang)", "version: \(version)", "echo: \(echo)", "headers: \(headers)"]
+        if let name { parts.append("name: \(name)") }
+        if let user { parts.append("user: \(user)") }
+        if pass != nil { parts.append("pass: <redacted>") }
+        if authToken != nil { parts.append("auth_token: <redacted>") }
+        if jwt != nil { parts.append("jwt: <redacted>") }
+        if let nkey { parts.append("nkey: \(nkey)") }
+        if sig != nil { parts.append("sig: <redacted>") }
+        return "ConnectInfo(\(parts.joined(separator: ", ")))"
+    }
+}
+
+/// Versions of this library as reported to the server.
+public enum NATSWireVersion {
+    /// The client version sent in `CONNECT`.
+    public static let clientVersion = "0.1.0"
+}

@@ -1,0 +1,109 @@
+public import NATSTransport
+public import NIOCore
+import Synchronization
+
+/// One half of an in-memory, connected pair of byte streams, for unit tests.
+///
+/// What one side writes, the other side reads, in order, in the same chunks.
+/// Closing either side ends both directions: the peer's `read()` returns `nil`.
+public struct InMemoryByteStream: ByteStream {
+    private let inbound: InMemoryPipe
+    private let outbound: InMemoryPipe
+
+    /// Creates two connected streams.
+    public static func pair() -> (InMemoryByteStream, InMemoryByteStream) {
+        let aToB = InMemoryPipe()
+        let bToA = InMemoryPipe()
+        return (InMemoryByteStream(inbound: bToA, outbound: aToB), InMemoryByteStream(inbound: aToB, outbound: bToA))
+    }
+
+    public func read() async throws -> ByteBuffer? {
+        try await inbound.receive()
+    }
+
+    public func write(_ bytes: ByteBuffer) async throws {
+        try outbound.send(bytes)
+    }
+
+    public func close() async {
+        outbound.close()
+        inbound.close()
+    }
+}
+
+/// Errors of the in-memory stream.
+public struct InMemoryStreamError: Error, Equatable {
+    /// Writing to a closed pipe.
+    public static let closed = InMemoryStreamError()
+}
+
+/// A one-way queue of chunks with at most one waiting reader.
+final class InMemoryPipe: Sendable {
+    private struct State {
+        var chunks: [ByteBuffer] = []
+        var head = 0
+        var waiter: CheckedContinuation<ByteBuffer?, any Error>?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    func send(_ bytes: ByteBuffer) throws {
+        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = try state.withLock { state in
+            if state.closed { throw InMemoryStreamError.closed }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.chunks.append(bytes)
+            return nil
+        }
+        waiter?.resume(returning: bytes)
+    }
+
+    func receive() async throws -> ByteBuffer? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
+                enum Outcome { case chunk(ByteBuffer), end, cancelled, wait }
+                let outcome: Outcome = state.withLock { state in
+                    if state.head < state.chunks.count {
+                        let chunk = state.chunks[state.head]
+                        state.head += 1
+                        if state.head == state.chunks.count {
+                            state.chunks.removeAll(keepingCapacity: true)
+                            state.head = 0
+                        }
+                        return .chunk(chunk)
+                    }
+                    if state.closed { return .end }
+                    if Task.isCancelled { return .cancelled }
+                    state.waiter = continuation
+                    return .wait
+                }
+                switch outcome {
+                case .chunk(let chunk): continuation.resume(returning: chunk)
+                case .end: continuation.resume(returning: nil)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                let waiter = state.waiter
+                state.waiter = nil
+                return waiter
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    func close() {
+        let waiter = state.withLock { state in
+            state.closed = true
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+}
