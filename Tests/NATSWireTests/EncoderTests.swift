@@ -1,0 +1,79 @@
+import NIOCore
+import Testing
+@testable import NATSWire
+
+func encoded(_ body: (inout ByteBuffer) -> Void) -> String {
+    var buffer = ByteBuffer()
+    body(&buffer)
+    return String(buffer: buffer)
+}
+
+@Suite struct EncoderTests {
+    @Test func pub() {
+        #expect(encoded { ClientOpEncoder.writePub(subject: "foo", reply: nil, payload: ByteBuffer(string: "hello"), to: &$0) } == "PUB foo 5\r\nhello\r\n")
+        #expect(encoded { ClientOpEncoder.writePub(subject: "foo", reply: "bar", payload: Array("hi".utf8), to: &$0) } == "PUB foo bar 2\r\nhi\r\n")
+        #expect(encoded { ClientOpEncoder.writePub(subject: "e", reply: nil, payload: [UInt8](), to: &$0) } == "PUB e 0\r\n\r\n")
+    }
+
+    @Test func hpub() {
+        var h = NATSHeaders()
+        h["Bar"] = "Baz"
+        let block = "NATS/1.0\r\nBar: Baz\r\n\r\n"
+        #expect(h.wireLength == block.utf8.count)
+        #expect(encoded { ClientOpEncoder.writeHPub(subject: "foo", reply: "r", headers: h, payload: ByteBuffer(string: "Hello"), to: &$0) }
+                == "HPUB foo r \(block.utf8.count) \(block.utf8.count + 5)\r\n\(block)Hello\r\n")
+        #expect(encoded { ClientOpEncoder.writeHPub(subject: "foo", reply: nil, headers: NATSHeaders(), payload: [UInt8](), to: &$0) }
+                == "HPUB foo 12 12\r\nNATS/1.0\r\n\r\n\r\n")
+    }
+
+    @Test func subUnsubPingPong() {
+        #expect(encoded { ClientOpEncoder.writeSub(subject: "foo.*", queue: nil, sid: 1, to: &$0) } == "SUB foo.* 1\r\n")
+        #expect(encoded { ClientOpEncoder.writeSub(subject: "foo", queue: "workers", sid: 42, to: &$0) } == "SUB foo workers 42\r\n")
+        #expect(encoded { ClientOpEncoder.writeUnsub(sid: 1, max: nil, to: &$0) } == "UNSUB 1\r\n")
+        #expect(encoded { ClientOpEncoder.writeUnsub(sid: 18446744073709551615, max: 5, to: &$0) } == "UNSUB 18446744073709551615 5\r\n")
+        #expect(encoded { ClientOpEncoder.writePing(to: &$0) } == "PING\r\n")
+        #expect(encoded { ClientOpEncoder.writePong(to: &$0) } == "PONG\r\n")
+    }
+
+    @Test(arguments: [UInt64(0), 7, 10, 99, 100, 12345, UInt64.max])
+    func decimal(value: UInt64) {
+        #expect(encoded { ClientOpEncoder.writeDecimal(value, to: &$0) } == String(value))
+    }
+
+    @Test func connect() {
+        var info = ConnectInfo()
+        #expect(encoded { ClientOpEncoder.writeConnect(info, to: &$0) } ==
+            #"CONNECT {"verbose":false,"pedantic":false,"tls_required":false,"lang":"swift","version":"\#(NATSWireVersion.clientVersion)","protocol":1,"echo":true,"headers":true,"no_responders":true}"# + "\r\n")
+        info.name = "my \"app\"\n"
+        info.echo = false
+        info.user = "u"
+        info.pass = "p\\w"
+        info.authToken = "t"
+        info.jwt = "j"
+        info.nkey = "UABC"
+        info.sig = "s"
+        info.tlsRequired = true
+        #expect(encoded { ClientOpEncoder.writeConnect(info, to: &$0) } ==
+            #"CONNECT {"verbose":false,"pedantic":false,"tls_required":true,"name":"my \"app\"\n","lang":"swift","version":"\#(NATSWireVersion.clientVersion)","protocol":1,"echo":false,"headers":true,"no_responders":true,"user":"u","pass":"p\\w","auth_token":"t","jwt":"j","nkey":"UABC","sig":"s"}"# + "\r\n")
+    }
+
+    @Test func connectJSONEscapesControlCharacters() {
+        var info = ConnectInfo()
+        info.name = "a\u{01}b"
+        #expect(encoded { ClientOpEncoder.writeConnect(info, to: &$0) }.contains(#""name":"a\u0001b""#))
+    }
+
+    @Test func connectInfoDescriptionHidesSecrets() {
+        var info = ConnectInfo()
+        info.user = "alice"
+        info.pass = "hunter2"
+        info.authToken = "s3cr3t-token"
+        info.jwt = "eyJhbGciOi"
+        info.sig = "c2lnbmF0dXJl"
+        let text = "\(info) \(String(reflecting: info))"
+        for secret in ["hunter2", "s3cr3t-token", "eyJhbGciOi", "c2lnbmF0dXJl"] {
+            #expect(!text.contains(secret))
+        }
+        #expect(text.contains("alice"))
+    }
+}

@@ -1,0 +1,80 @@
+import Testing
+@testable import NATSWire
+
+@Suite struct SubjectValidationTests {
+    @Test(arguments: ["foo", "foo.bar", "a.*.>", ".starts", "ends.", "a..b", "ünïcode"])
+    func validPublish(subject: String) throws {
+        try SubjectValidation.validatePublish(subject)
+    }
+
+    @Test(arguments: [("", SubjectValidationError.Reason.empty), ("a b", .whitespace), ("a\tb", .whitespace), ("a\r\n", .whitespace), ("a\n", .whitespace)])
+    func invalidPublish(subject: String, reason: SubjectValidationError.Reason) {
+        #expect(throws: SubjectValidationError(what: "subject", value: subject, reason: reason)) {
+            try SubjectValidation.validatePublish(subject)
+        }
+    }
+
+    @Test(arguments: ["foo", "foo.bar", "foo.*", "foo.>", "*", ">"])
+    func validSubscribe(subject: String) throws {
+        try SubjectValidation.validateSubscribe(subject)
+    }
+
+    @Test(arguments: [
+        ("", SubjectValidationError.Reason.empty), ("a b", .whitespace), (".a", .leadingOrTrailingDot),
+        ("a.", .leadingOrTrailingDot), ("a..b", .emptyToken), (".", .leadingOrTrailingDot), ("a\t", .whitespace),
+    ])
+    func invalidSubscribe(subject: String, reason: SubjectValidationError.Reason) {
+        #expect(throws: SubjectValidationError(what: "subject", value: subject, reason: reason)) {
+            try SubjectValidation.validateSubscribe(subject)
+        }
+    }
+
+    @Test func queueGroups() throws {
+        try SubjectValidation.validateQueueGroup("workers")
+        #expect(throws: SubjectValidationError.self) { try SubjectValidation.validateQueueGroup("") }
+        #expect(throws: SubjectValidationError.self) { try SubjectValidation.validateQueueGroup("a b") }
+    }
+
+    @Test func errorSaysWhatIsWrong() {
+        let e = SubjectValidationError(what: "subject", value: "a b", reason: .whitespace)
+        #expect(e.description == "invalid subject 'a b': it contains whitespace (space, tab, CR or LF)")
+    }
+}
+
+@Suite struct ServerErrorTests {
+    @Test(arguments: [
+        ("'Authorization Violation'", ServerError.Kind.authorizationViolation),
+        ("'User Authentication Expired'", .userAuthenticationExpired),
+        ("'User Authentication Revoked'", .userAuthenticationRevoked),
+        ("'Account Authentication Expired'", .accountAuthenticationExpired),
+        ("'Permissions Violation for Publish to \"foo\"'", .permissionsViolation),
+        ("'Maximum Payload Violation'", .maxPayloadViolation),
+        ("'Stale Connection'", .staleConnection),
+        ("'Slow Consumer'", .slowConsumer),
+        ("'Unknown Protocol Operation'", .unknownProtocolOperation),
+        ("'maximum connections exceeded'", .maxConnectionsExceeded),
+        ("'Secure Connection - TLS Required'", .secureConnectionRequired),
+        ("'Authentication Timeout'", .authenticationTimeout),
+        ("'Something New'", .other),
+    ])
+    func classification(text: String, kind: ServerError.Kind) {
+        #expect(ServerError(text: text).kind == kind)
+    }
+
+    @Test func permissionDetails() {
+        let p = ServerError(text: "'Permissions Violation for Publish to \"foo.bar\"'")
+        #expect(p.permission?.operation == .publish)
+        #expect(p.permission?.subject == "foo.bar")
+        let s = ServerError(text: "Permissions Violation for Subscription to \"secret.>\" using queue \"q\"")
+        #expect(s.permission?.operation == .subscribe)
+        #expect(s.permission?.subject == "secret.>\" using queue \"q")
+        let s2 = ServerError(text: "Permissions Violation for Subscription to \"secret.>\"")
+        #expect(s2.permission?.subject == "secret.>")
+        #expect(p.text == "Permissions Violation for Publish to \"foo.bar\"")
+    }
+
+    @Test func authErrors() {
+        #expect(ServerError(text: "Authorization Violation").isAuthenticationError)
+        #expect(!ServerError(text: "Stale Connection").isAuthenticationError)
+    }
+}
