@@ -1,0 +1,138 @@
+import NATSTestSupport
+import NATSTransport
+import NIOCore
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct TCPStreamTests {
+    private func dial(_ server: LocalTCPServer, limit: Int = 1 << 20) async throws -> TCPStream {
+        try await TCPDialer(receiveBufferLimit: limit)
+            .connect(ServerAddress(host: server.host, port: server.port), timeout: .seconds(5))
+    }
+
+    /// Reads until `count` bytes arrived or the stream ended.
+    private func readBytes(_ stream: TCPStream, count: Int) async throws -> [UInt8] {
+        var received: [UInt8] = []
+        received.reserveCapacity(count)
+        while received.count < count, let chunk = try await stream.read() {
+            received.append(contentsOf: chunk.readableBytesView)
+        }
+        return received
+    }
+
+    @Test func echoesOneByte() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await dial(server)
+        try await stream.write(ByteBuffer(bytes: [42]))
+        let chunk = try #require(try await stream.read())
+        #expect(Array(chunk.readableBytesView) == [42])
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test(arguments: [1 << 20, 4096])
+    func echoesOneMebibyte(receiveBufferLimit: Int) async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await dial(server, limit: receiveBufferLimit)
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        let received = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            group.addTask { try await readBytes(stream, count: payload.count) }
+            // Several writes, as the client's writer loop would do.
+            for start in stride(from: 0, to: payload.count, by: 64 * 1024) {
+                try await stream.write(ByteBuffer(bytes: payload[start..<min(start + 64 * 1024, payload.count)]))
+            }
+            return try await group.next() ?? []
+        }
+        #expect(received.count == payload.count)
+        #expect(received == payload)
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func exposesAddresses() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await dial(server)
+        #expect(stream.remoteAddress == "127.0.0.1:\(server.port)")
+        #expect(stream.localAddress?.hasPrefix("127.0.0.1:") == true)
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func dialsHostName() async throws {
+        let server = try await LocalTCPServer.start(.greet("hello"))
+        let stream = try await TCPDialer().dial(ServerAddress(host: "localhost", port: server.port), timeout: .seconds(5))
+        let chunk = try #require(try await stream.read())
+        #expect(String(buffer: chunk) == "hello")
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func dialsIPv6Literal() async throws {
+        let server: LocalTCPServer
+        do {
+            server = try await LocalTCPServer.start(.greet("v6"), host: "::1")
+        } catch {
+            // No IPv6 loopback on this machine: nothing to test.
+            return
+        }
+        let stream = try await TCPDialer().connect(ServerAddress(host: "::1", port: server.port), timeout: .seconds(5))
+        #expect(stream.remoteAddress == "[::1]:\(server.port)")
+        let chunk = try #require(try await stream.read())
+        #expect(String(buffer: chunk) == "v6")
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func closedPortFailsFastWithConnectionRefused() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let port = server.port
+        await server.stop()
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: TransportError.connectionRefused) {
+            _ = try await TCPDialer().dial(ServerAddress(host: "127.0.0.1", port: port), timeout: .seconds(10))
+        }
+        #expect(clock.now - start < .seconds(5))
+    }
+
+    @Test func closeUnblocksPendingRead() async throws {
+        let server = try await LocalTCPServer.start(.silent)
+        let stream = try await dial(server)
+        let reader = Task { try await stream.read() }
+        // Let the reader park first; either order must end the read, this makes the
+        // parked case the likely one.
+        await Task.yield()
+        await stream.close()
+        let result = try await reader.value
+        #expect(result == nil)
+        await #expect(throws: TransportError.closed) { try await stream.write(ByteBuffer(string: "x")) }
+        #expect(try await stream.read() == nil)
+        await stream.close()  // idempotent
+        await server.stop()
+    }
+
+    @Test func peerCloseEndsTheStream() async throws {
+        let server = try await LocalTCPServer.start(.closeImmediately)
+        let stream = try await dial(server)
+        #expect(try await stream.read() == nil)
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func cancellingAReadThrowsCancellationError() async throws {
+        let server = try await LocalTCPServer.start(.silent)
+        let stream = try await dial(server)
+        let reader = Task { try await stream.read() }
+        reader.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await reader.value }
+        await stream.close()
+        await server.stop()
+    }
+
+    @Test func transportErrorsDescribeTheProblem() {
+        #expect(TransportError.connectionRefused.description.contains("refused"))
+        #expect(TransportError.hostNotFound("nope.invalid").description.contains("nope.invalid"))
+        #expect(TransportError.hostNotFound("a") != TransportError.hostNotFound("b"))
+        #expect(TransportError.timeout != TransportError.closed)
+    }
+}
