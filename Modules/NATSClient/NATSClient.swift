@@ -1,2 +1,182 @@
-// Placeholder until the module lands.
-enum NATSClientModule {}
+public import NATSWire
+public import NIOCore
+import NATSTransport
+import Synchronization
+
+/// A connection to a NATS server or cluster.
+///
+/// ```swift
+/// let client = try await NATSClient.connect("nats://127.0.0.1:4222")
+/// let sub = try await client.subscribe(to: "greet.*")
+/// try await client.publish("hello", to: "greet.joe")
+/// for try await message in sub { print(message.subject, message.string); break }
+/// await client.close()
+/// ```
+///
+/// All methods may be called from any task. Publishing never creates a task or hops to an
+/// actor: it appends to an outbound buffer that one writer task sends in large batches.
+public final class NATSClient: Sendable {
+    let connection: Connection
+
+    private init(connection: Connection) {
+        self.connection = connection
+    }
+
+    deinit {
+        connection.finishClose(reason: nil)
+    }
+
+    // MARK: - Connecting
+
+    /// Connects to `url`: one URL or a comma-separated list (`nats://a:4222,nats://b:4222`).
+    ///
+    /// - Throws: ``NATSError`` with kind `.config` for a bad URL or option, `.connection` or
+    ///   `.timeout` when no server could be reached, `.authorizationViolation` when the server
+    ///   rejected the credentials (not retried), `.secureConnectionRequired` and `.tls`.
+    public static func connect(_ url: String, options: ConnectOptions = ConnectOptions()) async throws(NATSError) -> NATSClient {
+        let urls: [ServerURL]
+        do {
+            urls = try ServerURL.parseList(url)
+        } catch {
+            throw NATSError(.config, "\(error)", underlying: error)
+        }
+        return try await connect(parsed: urls, options: options)
+    }
+
+    /// Connects to any of `urls`.
+    public static func connect(_ urls: [String], options: ConnectOptions = ConnectOptions()) async throws(NATSError) -> NATSClient {
+        var parsed: [ServerURL] = []
+        for u in urls {
+            do {
+                parsed.append(contentsOf: try ServerURL.parseList(u))
+            } catch {
+                throw NATSError(.config, "\(error)", underlying: error)
+            }
+        }
+        return try await connect(parsed: parsed, options: options)
+    }
+
+    private static func connect(parsed urls: [ServerURL], options: ConnectOptions) async throws(NATSError) -> NATSClient {
+        guard !urls.isEmpty else { throw NATSError(.config, "no server URL given") }
+        try options.validate()
+        let webSocket = urls.filter(\.isWebSocket).count
+        if webSocket != 0 && webSocket != urls.count {
+            throw NATSError(.config, "a server list cannot mix WebSocket (ws://, wss://) and non-WebSocket URLs")
+        }
+        var rng = SystemRandomNumberGenerator()
+        let pool = ServerPool(urls: urls, shuffle: !options.reconnect.retainServersOrder, using: &rng)
+        let connection = Connection(options: options, pool: pool, connector: Connector())
+        try await connection.start()
+        return NATSClient(connection: connection)
+    }
+
+    // MARK: - State
+
+    /// The latest INFO from the server, if connected at least once.
+    public var serverInfo: ServerInfo? { connection.state.withLock { $0.info } }
+
+    /// Whether a transport is up and the handshake done.
+    public var isConnected: Bool { connection.state.withLock { $0.phase == .connected } }
+
+    /// Whether the client is closed for good.
+    public var isClosed: Bool { connection.state.withLock { $0.phase == .closed } }
+
+    /// The URL of the server in use (credentials hidden in its description).
+    public var connectedServer: String? { connection.state.withLock { $0.currentServer?.description } }
+
+    /// Traffic counters.
+    public var statistics: NATSStatistics { connection.state.withLock { $0.stats } }
+
+    /// A new sequence of this client's events from now on. Each access makes a new sequence;
+    /// it ends when the client closes.
+    public var events: AsyncStream<NATSEvent> { connection.events.stream() }
+
+    /// A fresh inbox subject under the configured prefix.
+    public func newInbox() -> String {
+        let id = connection.state.withLock { $0.nuid.next() }
+        return "\(connection.options.inboxPrefix).\(id)"
+    }
+
+    // MARK: - Publishing
+
+    /// Publishes `payload` to `subject`.
+    ///
+    /// Returns once the message is in the outbound buffer (not when the server has it; use
+    /// ``flush(timeout:)`` for that). Suspends only when the buffer is full.
+    ///
+    /// - Throws: `.invalidSubject`, `.invalidHeaders`, `.maxPayloadExceeded` (nothing is sent),
+    ///   `.reconnectBufferExceeded` while disconnected, `.connectionClosed`.
+    public func publish(_ payload: ByteBuffer, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await connection.publish(payload, subject: subject, reply: reply, headers: headers)
+    }
+
+    /// Publishes bytes (`[UInt8]`, `Data`, …) to `subject`.
+    public func publish(_ payload: some Collection<UInt8> & Sendable, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await connection.publish(CollectionPayload(payload), subject: subject, reply: reply, headers: headers)
+    }
+
+    /// Publishes a string's UTF-8 bytes to `subject`.
+    public func publish(_ payload: String, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await connection.publish(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+    }
+
+    // MARK: - Subscribing
+
+    /// Subscribes to `subject` (wildcards allowed), optionally in a queue group.
+    ///
+    /// Iterate the result to receive messages. Leaving the loop, or cancelling the iterating
+    /// task, unsubscribes.
+    ///
+    /// - Throws: `.invalidSubject` for a bad subject or queue group, `.connectionClosed`.
+    public func subscribe(to subject: String, queue: String? = nil) async throws(NATSError) -> NATSSubscription {
+        try connection.subscribe(subject: subject, queueGroup: queue)
+    }
+
+    // MARK: - Request/reply
+
+    /// Sends a request and waits for the first reply.
+    ///
+    /// - Parameter timeout: defaults to the options' `requestTimeout`.
+    /// - Throws: `.noResponders` at once when nobody listens on `subject`, `.timeout`,
+    ///   `.cancelled` when the task is cancelled, and the errors of publishing.
+    public func request(_ payload: ByteBuffer, to subject: String, headers: NATSHeaders? = nil, timeout: Duration? = nil) async throws(NATSError) -> NATSMessage {
+        try await connection.request(payload, subject: subject, headers: headers, timeout: timeout ?? connection.options.requestTimeout)
+    }
+
+    /// Sends a request with a byte payload and waits for the first reply.
+    public func request(_ payload: some Collection<UInt8> & Sendable, to subject: String, headers: NATSHeaders? = nil, timeout: Duration? = nil) async throws(NATSError) -> NATSMessage {
+        try await connection.request(CollectionPayload(payload), subject: subject, headers: headers, timeout: timeout ?? connection.options.requestTimeout)
+    }
+
+    /// Sends a request with a string payload and waits for the first reply.
+    public func request(_ payload: String, to subject: String, headers: NATSHeaders? = nil, timeout: Duration? = nil) async throws(NATSError) -> NATSMessage {
+        try await connection.request(CollectionPayload(payload.utf8), subject: subject, headers: headers, timeout: timeout ?? connection.options.requestTimeout)
+    }
+
+    // MARK: - Flush, drain, close
+
+    /// Waits until the server has processed everything sent before this call (a PING/PONG
+    /// round trip).
+    ///
+    /// - Throws: `.timeout`, `.connection` when not connected, `.connectionClosed`.
+    public func flush(timeout: Duration = .seconds(10)) async throws(NATSError) {
+        try await connection.flush(timeout: timeout)
+    }
+
+    /// Unsubscribes everything, lets subscribers consume what is already buffered, flushes
+    /// what was published, then closes.
+    public func drain(timeout: Duration = .seconds(30)) async throws(NATSError) {
+        try await connection.drain(timeout: timeout)
+    }
+
+    /// Closes the connection after a short best-effort flush of what was published.
+    /// Subscriptions end; pending requests and flushes fail with `.connectionClosed`.
+    public func close() async {
+        await connection.close()
+    }
+
+    /// Drops the current transport and reconnects (to another server of the pool if any).
+    public func forceReconnect() async {
+        await connection.forceReconnect()
+    }
+}

@@ -1,0 +1,314 @@
+import NATSTransport
+import NATSWire
+import NIOCore
+import Synchronization
+
+/// Payload bytes the encoder can write without knowing their type.
+protocol OutboundPayload: Sendable {
+    var byteCount: Int { get }
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer)
+}
+
+extension ByteBuffer: OutboundPayload {
+    var byteCount: Int { readableBytes }
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer) {
+        if let headers {
+            ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: self, to: &buffer)
+        } else {
+            ClientOpEncoder.writePub(subject: subject, reply: reply, payload: self, to: &buffer)
+        }
+    }
+}
+
+struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
+    let bytes: C
+    init(_ bytes: C) { self.bytes = bytes }
+    var byteCount: Int { bytes.count }
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer) {
+        if let headers {
+            ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: bytes, to: &buffer)
+        } else {
+            ClientOpEncoder.writePub(subject: subject, reply: reply, payload: bytes, to: &buffer)
+        }
+    }
+}
+
+extension Connection {
+    /// Outbound bytes above which a connected publisher waits for the writer.
+    static let outboundHighWater = 4 * 1024 * 1024
+
+    // MARK: - Publish
+
+    func publish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+        try validatePublish(subject: subject, reply: reply, headers: headers)
+        while true {
+            switch try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: true) {
+            case .done(let writer):
+                writer?.wake()
+                return
+            case .full:
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let parked = state.withLock { s -> Bool in
+                        guard s.phase == .connected || s.phase == .draining,
+                              s.outbound.readableBytes > Self.outboundHighWater else { return false }
+                        s.spaceWaiters.append(c)
+                        return true
+                    }
+                    if !parked { c.resume() }
+                }
+            }
+        }
+    }
+
+    func validatePublish(subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) {
+        if !options.skipSubjectValidation {
+            do {
+                try SubjectValidation.validatePublish(subject)
+                if let reply { try SubjectValidation.validatePublish(reply) }
+            } catch {
+                throw NATSError(.invalidSubject, error.description, underlying: error)
+            }
+        } else if subject.isEmpty {
+            throw NATSError(.invalidSubject, "the subject is empty")
+        }
+        if let headers {
+            do { try headers.validate() } catch {
+                throw NATSError(.invalidHeaders, error.description, underlying: error)
+            }
+        }
+    }
+
+    enum EnqueueResult { case done(WriterWaiter?), full }
+
+    func enqueuePublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?, mayWait: Bool) throws(NATSError) -> EnqueueResult {
+        let size = (headers?.wireLength ?? 0) + payload.byteCount
+        let outcome: Result<EnqueueResult, NATSError> = state.withLock { s in
+            switch s.phase {
+            case .closed:
+                return .failure(.closed)
+            case .connected, .draining:
+                if let max = s.info?.maxPayload, size > max {
+                    return .failure(NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent"))
+                }
+                if mayWait && s.outbound.readableBytes > Self.outboundHighWater { return .success(.full) }
+            case .connecting, .reconnecting:
+                if let max = s.info?.maxPayload, size > max {
+                    return .failure(NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent"))
+                }
+                if s.outbound.readableBytes + size > options.reconnect.bufferSize {
+                    return .failure(NATSError(.reconnectBufferExceeded, "disconnected, and the reconnect buffer (\(options.reconnect.bufferSize) bytes) is full; publish again after reconnecting"))
+                }
+            }
+            payload.writePub(subject: subject, reply: reply, headers: headers, to: &s.outbound)
+            s.stats.outMessages += 1
+            s.stats.outBytes += UInt64(size)
+            return .success(.done(s.takeWriterWaiter()))
+        }
+        return try outcome.get()
+    }
+
+    // MARK: - Subscribe
+
+    func subscribe(subject: String, queueGroup: String?) throws(NATSError) -> NATSSubscription {
+        do {
+            try SubjectValidation.validateSubscribe(subject)
+            if let queueGroup { try SubjectValidation.validateQueueGroup(queueGroup) }
+        } catch {
+            throw NATSError(.invalidSubject, error.description, underlying: error)
+        }
+        let queue = SubscriptionQueue(maxMessages: options.subscriptionPendingMessages, maxBytes: options.subscriptionPendingBytes)
+        let result: Result<(UInt64, WriterWaiter?), NATSError> = state.withLock { s in
+            guard s.phase != .closed, s.phase != .draining else { return .failure(.closed) }
+            let sid = s.nextSID
+            s.nextSID += 1
+            s.subscriptions[sid] = SubscriptionRecord(subject: subject, queueGroup: queueGroup, queue: queue)
+            ClientOpEncoder.writeSub(subject: subject, queue: queueGroup, sid: sid, to: &s.outbound)
+            return .success((sid, s.takeWriterWaiter()))
+        }
+        let (sid, writer) = try result.get()
+        writer?.wake()
+        return NATSSubscription(sid: sid, subject: subject, queueGroup: queueGroup, queue: queue, connection: self)
+    }
+
+    func unsubscribe(sid: UInt64, after count: UInt64?) throws(NATSError) {
+        let result: Result<(SubscriptionQueue?, WriterWaiter?), NATSError> = state.withLock { s in
+            guard s.phase != .closed else { return .success((nil, nil)) }
+            guard var record = s.subscriptions[sid] else { return .success((nil, nil)) }
+            if let count, record.delivered < count {
+                record.maxMessages = count
+                s.subscriptions[sid] = record
+                ClientOpEncoder.writeUnsub(sid: sid, max: count, to: &s.outbound)
+                return .success((nil, s.takeWriterWaiter()))
+            }
+            s.subscriptions[sid] = nil
+            ClientOpEncoder.writeUnsub(sid: sid, max: nil, to: &s.outbound)
+            return .success((record.queue, s.takeWriterWaiter()))
+        }
+        let (queue, writer) = try result.get()
+        writer?.wake()
+        queue?.finish()
+    }
+
+    // MARK: - Request
+
+    func request(_ payload: some OutboundPayload, subject: String, headers: NATSHeaders?, timeout: Duration) async throws(NATSError) -> NATSMessage {
+        try validatePublish(subject: subject, reply: nil, headers: headers)
+        // The shared response subscription, made on first use.
+        let setup: Result<(String, WriterWaiter?), NATSError> = state.withLock { s in
+            guard s.phase != .closed, s.phase != .draining else { return .failure(.closed) }
+            var writer: WriterWaiter? = nil
+            if s.responseSID == nil {
+                let sid = s.nextSID
+                s.nextSID += 1
+                s.responseSID = sid
+                let wildcard = s.responseInboxPrefix + "*"
+                s.subscriptions[sid] = SubscriptionRecord(subject: wildcard, queueGroup: nil, queue: SubscriptionQueue(maxMessages: 1, maxBytes: 1))
+                ClientOpEncoder.writeSub(subject: wildcard, queue: nil, sid: sid, to: &s.outbound)
+                writer = s.takeWriterWaiter()
+            }
+            s.nextRequestID += 1
+            return .success((String(s.nextRequestID), writer))
+        }
+        let (token, writer) = try setup.get()
+        writer?.wake()
+        let reply = state.withLock { $0.responseInboxPrefix } + token
+
+        let outcome: Result<NATSMessage, NATSError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Result<NATSMessage, NATSError>, Never>) in
+                let bridge = ResultResolver(done)
+                let registered = state.withLock { s -> Bool in
+                    guard s.phase != .closed else { return false }
+                    s.requests[token] = PendingRequest(continuation: bridge, timeoutTask: nil)
+                    return true
+                }
+                guard registered else { bridge.resume(throwing: .closed); return }
+                do throws(NATSError) {
+                    if case .done(let w) = try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: false) {
+                        w?.wake()
+                    }
+                } catch {
+                    if let p = state.withLock({ $0.requests.removeValue(forKey: token) }) {
+                        p.continuation.resume(throwing: error)
+                    }
+                    return
+                }
+                let timer = Task { [weak self] in
+                    do { try await Task.sleep(for: timeout) } catch { return }
+                    if let p = self?.state.withLock({ $0.requests.removeValue(forKey: token) }) {
+                        p.continuation.resume(throwing: NATSError(.timeout, "no reply on '\(subject)' within \(timeout)"))
+                    }
+                }
+                state.withLock { s in
+                    if s.requests[token] != nil { s.requests[token]?.timeoutTask = timer } else { timer.cancel() }
+                }
+            }
+        } onCancel: {
+            if let p = state.withLock({ $0.requests.removeValue(forKey: token) }) {
+                p.timeoutTask?.cancel()
+                p.continuation.resume(throwing: NATSError(.cancelled, "the request was cancelled"))
+            }
+        }
+        return try outcome.get()
+    }
+
+    // MARK: - Flush
+
+    func flush(timeout: Duration) async throws(NATSError) {
+        let result: Result<Void, NATSError> = await withCheckedContinuation { (done: CheckedContinuation<Result<Void, NATSError>, Never>) in
+            let bridge = ResultResolver(done)
+            let outcome: Result<(UInt64, WriterWaiter?), NATSError> = state.withLock { s in
+                switch s.phase {
+                case .closed: return .failure(.closed)
+                case .connecting, .reconnecting: return .failure(NATSError(.connection, "not connected; flush after reconnecting"))
+                case .connected, .draining:
+                    s.nextFlushID += 1
+                    ClientOpEncoder.writePing(to: &s.outbound)
+                    s.pongWaiters.append(PongWaiter(id: s.nextFlushID, continuation: bridge, sent: false))
+                    return .success((s.nextFlushID, s.takeWriterWaiter()))
+                }
+            }
+            switch outcome {
+            case .failure(let e): bridge.resume(throwing: e)
+            case .success(let (flushID, writer)):
+                writer?.wake()
+                Task { [weak self] in
+                    do { try await Task.sleep(for: timeout) } catch { return }
+                    let c = self?.state.withLock { s -> ResultResolver<Void>? in
+                        guard let i = s.pongWaiters.firstIndex(where: { $0.id == flushID }) else { return nil }
+                        let c = s.pongWaiters[i].continuation
+                        s.pongWaiters[i].continuation = nil
+                        return c
+                    }
+                    c?.resume(throwing: NATSError(.timeout, "the server did not answer the flush within \(timeout)"))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    // MARK: - Drain and close
+
+    func drain(timeout: Duration) async throws(NATSError) {
+        let start = ContinuousClock.now
+        let queues: [SubscriptionQueue]? = state.withLock { s in
+            guard s.phase == .connected else { return nil }
+            s.phase = .draining
+            var queues: [SubscriptionQueue] = []
+            for (sid, record) in s.subscriptions.sorted(by: { $0.key < $1.key }) where sid != s.responseSID {
+                ClientOpEncoder.writeUnsub(sid: sid, max: nil, to: &s.outbound)
+                queues.append(record.queue)
+            }
+            return queues
+        }
+        guard let queues else {
+            if state.withLock({ $0.phase == .closed }) { throw NATSError.closed }
+            throw NATSError(.connection, "not connected; cannot drain")
+        }
+        state.withLock { $0.takeWriterWaiter() }?.wake()
+        // Once the server answers, no message for these subscriptions is still in flight.
+        try? await flush(timeout: timeout)
+        state.withLock { s in
+            for (sid, _) in s.subscriptions where sid != s.responseSID { s.subscriptions[sid] = nil }
+        }
+        queues.forEach { $0.finish() }
+        let deadline = start + timeout
+        let drained = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for q in queues { await q.waitUntilDrained() }
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(until: deadline)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try? await flush(timeout: max(.milliseconds(100), deadline - ContinuousClock.now))
+        finishClose(reason: nil)
+        if !drained { throw NATSError(.timeout, "drain did not finish within \(timeout): subscribers still had buffered messages") }
+    }
+
+    func close() async {
+        let connected = state.withLock { $0.phase == .connected && $0.outbound.readableBytes > 0 }
+        if connected { try? await flush(timeout: .seconds(1)) }
+        finishClose(reason: nil)
+    }
+}
+
+/// Resumes a non-throwing continuation with a typed result, so waiters fail with `NATSError`.
+struct ResultResolver<T: Sendable>: Sendable {
+    private let continuation: CheckedContinuation<Result<T, NATSError>, Never>
+
+    init(_ continuation: CheckedContinuation<Result<T, NATSError>, Never>) {
+        self.continuation = continuation
+    }
+
+    func resume(returning value: T) { continuation.resume(returning: .success(value)) }
+    func resume(throwing error: NATSError) { continuation.resume(returning: .failure(error)) }
+}
+
+extension ResultResolver where T == Void {
+    func resume() { resume(returning: ()) }
+}

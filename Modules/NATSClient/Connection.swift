@@ -1,0 +1,583 @@
+import Logging
+import NATSTransport
+import NATSWire
+import NIOCore
+import Synchronization
+
+/// The engine behind ``NATSClient``: one lock-guarded state, a reader task and a writer
+/// task per transport, a keepalive task, and the reconnect loop.
+final class Connection: Sendable {
+    let options: ConnectOptions
+    let logger: Logger
+    let state: Mutex<ConnectionState>
+    let events: EventBroadcaster
+    /// Connection-level hooks that other parts (handshake, auth, TLS) plug into.
+    let connector: Connector
+
+    init(options: ConnectOptions, pool: ServerPool, connector: Connector) {
+        self.options = options
+        self.logger = options.logger
+        self.connector = connector
+        self.events = EventBroadcaster(handler: options.eventHandler)
+        var nuid = NUID()
+        let inbox = "\(options.inboxPrefix).\(nuid.next())."
+        self.state = Mutex(ConnectionState(pool: pool, responseInboxPrefix: inbox, nuid: nuid))
+    }
+
+    // MARK: - Lifecycle
+
+    /// First connect: tries the pool once (or keeps trying with retryOnFailedConnect).
+    func start() async throws(NATSError) {
+        var lastError: NATSError?
+        let servers = state.withLock { $0.pool.urls }
+        for url in servers {
+            do {
+                let established = try await connector.establish(url, options: options, logger: logger)
+                activate(established, url: url, isReconnect: false)
+                startKeepalive()
+                return
+            } catch {
+                logger.debug("connect attempt failed", metadata: ["nats.server": "\(url)", "nats.error": "\(error.kind)"])
+                if error.kind == .authorizationViolation { throw error }
+                _ = state.withLock { $0.pool.recordFailure(url, maxAttempts: -1, authError: false, abortOnRepeatedAuthError: false) }
+                lastError = error
+            }
+        }
+        if options.reconnect.retryOnFailedConnect && options.reconnect.enabled {
+            state.withLock { $0.phase = .reconnecting }
+            startKeepalive()
+            Task { await self.reconnectLoop(lastError: lastError) }
+            return
+        }
+        let error = lastError ?? NATSError(.connection, "no server to connect to")
+        state.withLock { $0.phase = .closed }
+        throw error
+    }
+
+    /// Installs a freshly handshaken transport: resubscribes, then flushes what was buffered.
+    private func activate(_ established: Established, url: ServerURL, isReconnect: Bool) {
+        let generation: UInt64 = state.withLock { s in
+            s.generation += 1
+            s.phase = .connected
+            s.stream = established.stream
+            s.info = established.info
+            s.currentServer = url
+            s.pingsOutstanding = 0
+            s.inboundSinceTick = false
+            s.pool.recordSuccess(url)
+            if isReconnect {
+                s.stats.reconnects += 1
+                var resub = ByteBuffer()
+                for (sid, sub) in s.subscriptions.sorted(by: { $0.key < $1.key }) {
+                    ClientOpEncoder.writeSub(subject: sub.subject, queue: sub.queueGroup, sid: sid, to: &resub)
+                    if let max = sub.maxMessages {
+                        ClientOpEncoder.writeUnsub(sid: sid, max: max - min(max, sub.delivered), to: &resub)
+                    }
+                }
+                resub.writeBuffer(&s.outbound)
+                s.outbound = resub
+            }
+            return s.generation
+        }
+        handleDiscovered(established.info, url: url)
+        let stream = established.stream
+        let parser = established.parser
+        Task { await self.readerLoop(stream: stream, parser: parser, generation: generation) }
+        Task { await self.writerLoop(stream: stream, generation: generation) }
+        let server = url.description
+        logger.info("connected", metadata: ["nats.server": "\(server)"])
+        events.emit(isReconnect ? .reconnected(server: server) : .connected(server: server))
+        if established.info.lameDuckMode { events.emit(.lameDuckMode(server: server)) }
+    }
+
+    /// Called by the reader or writer when the transport of `generation` failed or ended.
+    func transportLost(generation: UInt64, error: NATSError?) {
+        enum Next { case ignore, reconnect(String, [ResultResolver<Void>]), close([ResultResolver<Void>]) }
+        let next: Next = state.withLock { s in
+            guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .ignore }
+            let stream = s.stream
+            s.stream = nil
+            s.staleStreams.append(stream)
+            let failed = s.takeSentPongWaiters()
+            s.writerWaiter?.wake()
+            s.writerWaiter = nil
+            let server = s.currentServer?.description ?? "?"
+            if s.phase == .draining || !options.reconnect.enabled {
+                s.phase = .closed
+                return .close(failed)
+            }
+            s.phase = .reconnecting
+            return .reconnect(server, failed)
+        }
+        switch next {
+        case .ignore:
+            return
+        case .reconnect(let server, let failed):
+            for w in failed { w.resume(throwing: NATSError(.connection, "the connection was lost before the server answered")) }
+            logger.info("disconnected", metadata: ["nats.server": "\(server)"])
+            events.emit(.disconnected(server: server, error: error))
+            closeStaleStreams()
+            Task { await self.reconnectLoop(lastError: error) }
+        case .close(let failed):
+            for w in failed { w.resume(throwing: NATSError(.connection, "the connection was lost before the server answered")) }
+            let server = state.withLock { $0.currentServer?.description ?? "?" }
+            events.emit(.disconnected(server: server, error: error))
+            closeStaleStreams()
+            finishClose(reason: error)
+        }
+    }
+
+    private func closeStaleStreams() {
+        let streams = state.withLock { s in
+            let list = s.staleStreams
+            s.staleStreams = []
+            return list
+        }
+        for case let stream? in streams {
+            Task { await stream.close() }
+        }
+    }
+
+    private func reconnectLoop(lastError: NATSError?) async {
+        var attempt = 0
+        var pass = 1
+        var lastError = lastError
+        var rng = SystemRandomNumberGenerator()
+        while true {
+            let choice: ServerPool.Entry? = state.withLock { s in
+                guard s.phase == .reconnecting else { return nil }
+                return s.pool.next()
+            }
+            guard let entry = choice else {
+                let stillReconnecting = state.withLock { $0.phase == .reconnecting }
+                if stillReconnecting {
+                    finishClose(reason: NATSError(.connection, "reconnect attempts exhausted (maxReconnects) on every server" + (lastError.map { "; last error: \($0)" } ?? "")))
+                }
+                return
+            }
+            if let last = entry.lastAttempt {
+                let elapsed = ContinuousClock.now - last
+                let wait = Backoff.delay(pass: pass, tls: entry.url.requiresTLS || connector.usesTLS(options),
+                                         options: options.reconnect, random: Double.random(in: 0...1, using: &rng))
+                if elapsed < wait {
+                    do { try await Task.sleep(for: wait - elapsed) } catch { return }
+                    pass += 1
+                }
+            }
+            guard state.withLock({ $0.phase == .reconnecting }) else { return }
+            attempt += 1
+            events.emit(.reconnecting(attempt: attempt))
+            state.withLock { $0.pool.recordAttempt(entry.url, at: .now) }
+            do {
+                let established = try await connector.establish(entry.url, options: options, logger: logger)
+                let proceed = state.withLock { $0.phase == .reconnecting }
+                guard proceed else {
+                    await established.stream.close()
+                    return
+                }
+                activate(established, url: entry.url, isReconnect: true)
+                return
+            } catch {
+                lastError = error
+                logger.debug("reconnect attempt failed", metadata: ["nats.server": "\(entry.url)", "nats.error": "\(error.kind)"])
+                state.withLock {
+                    _ = $0.pool.recordFailure(
+                        entry.url, maxAttempts: options.reconnect.maxAttemptsPerServer,
+                        authError: error.kind == .authorizationViolation,
+                        abortOnRepeatedAuthError: !options.reconnect.ignoreAuthErrorAbort
+                    )
+                }
+            }
+        }
+    }
+
+    /// Forces the current transport closed so the client reconnects (to another server if any).
+    func forceReconnect() async {
+        let (stream, generation) = state.withLock { ($0.stream, $0.generation) }
+        await stream?.close()
+        transportLost(generation: generation, error: nil)
+    }
+
+    /// Closes for good: fails waiters, ends subscriptions, closes the transport.
+    func finishClose(reason: NATSError?) {
+        let (stream, subs, waiters, requests, writer, spaceWaiters, alreadyClosed) = state.withLock { s in
+            let already = s.closedEmitted
+            s.closedEmitted = true
+            s.phase = .closed
+            let stream = s.stream
+            s.stream = nil
+            let subs = Array(s.subscriptions.values.map(\.queue))
+            s.subscriptions.removeAll()
+            let waiters = s.pongWaiters.compactMap(\.continuation)
+            s.pongWaiters.removeAll()
+            let requests = Array(s.requests.values)
+            s.requests.removeAll()
+            let writer = s.writerWaiter
+            s.writerWaiter = nil
+            let space = s.spaceWaiters
+            s.spaceWaiters.removeAll()
+            return (stream, subs, waiters, requests, writer, space, already)
+        }
+        writer?.wake()
+        spaceWaiters.forEach { $0.resume() }
+        waiters.forEach { $0.resume(throwing: NATSError.closed) }
+        requests.forEach { $0.continuation.resume(throwing: NATSError.closed) }
+        subs.forEach { $0.finish() }
+        if let stream { Task { await stream.close() } }
+        if !alreadyClosed {
+            logger.info("closed")
+            events.emit(.closed(reason: reason))
+            events.finish()
+        }
+    }
+
+    // MARK: - Reader
+
+    private func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
+        var parser = parser
+        do {
+            // Bytes that arrived with the handshake's PONG.
+            while let op = try parser.next() { handle(op, generation: generation) }
+            while let chunk = try await stream.read() {
+                state.withLock { $0.inboundSinceTick = true }
+                parser.append(chunk)
+                while let op = try parser.next() { handle(op, generation: generation) }
+            }
+            transportLost(generation: generation, error: NATSError(.connection, "the server closed the connection"))
+        } catch let error as ProtocolError {
+            logger.info("protocol error", metadata: ["nats.error": "\(error)"])
+            transportLost(generation: generation, error: NATSError(.protocol, error.description, underlying: error))
+        } catch {
+            transportLost(generation: generation, error: NATSError(.connection, "read failed: \(error)", underlying: error))
+        }
+    }
+
+    private func handle(_ op: ServerOp, generation: UInt64) {
+        switch op {
+        case .msg(let m):
+            deliver(m)
+        case .ping:
+            enqueueControl { ClientOpEncoder.writePong(to: &$0) }
+        case .pong:
+            let waiter: ResultResolver<Void>? = state.withLock { s in
+                s.pingsOutstanding = 0
+                return s.popPongWaiter()
+            }
+            waiter?.resume()
+        case .ok:
+            break
+        case .info(let info):
+            let (url, wasLDM) = state.withLock { s -> (ServerURL?, Bool) in
+                let was = s.info?.lameDuckMode ?? false
+                s.info = info
+                return (s.currentServer, was)
+            }
+            if let url {
+                handleDiscovered(info, url: url)
+                if info.lameDuckMode && !wasLDM {
+                    logger.info("server entered lame duck mode", metadata: ["nats.server": "\(url)"])
+                    events.emit(.lameDuckMode(server: url.description))
+                }
+            }
+        case .err(let serverError):
+            let error = NATSError.from(server: serverError)
+            logger.info("server error", metadata: ["nats.error": "\(serverError.text)"])
+            events.emit(.serverError(error))
+            if serverError.kind == .staleConnection || serverError.isAuthenticationError || serverError.kind == .maxPayloadViolation {
+                // The server closes the connection after these; the read loop notices.
+            }
+        }
+    }
+
+    private func handleDiscovered(_ info: ServerInfo, url: ServerURL) {
+        guard !options.reconnect.ignoreDiscoveredServers else { return }
+        let announced = url.isWebSocket ? info.wsConnectURLs : info.connectURLs
+        guard !announced.isEmpty else { return }
+        var rng = SystemRandomNumberGenerator()
+        let added = state.withLock { s in
+            s.pool.mergeDiscovered(announced, template: url, using: &rng, shuffle: !options.reconnect.retainServersOrder)
+        }
+        if !added.isEmpty {
+            events.emit(.discoveredServers(added.map(\.description)))
+        }
+    }
+
+    private func deliver(_ op: MessageOp) {
+        let sid = op.sid
+        let size = op.totalSize
+        enum Route { case none, queue(SubscriptionQueue, String, Bool), request(ResultResolver<NATSMessage>) }
+        let route: Route = state.withLock { s in
+            s.stats.inMessages += 1
+            s.stats.inBytes += UInt64(size)
+            if sid == s.responseSID {
+                let token = Self.token(of: op.subjectBytes, prefixLength: s.responseInboxPrefix.utf8.count)
+                if let token, let pending = s.requests.removeValue(forKey: token) {
+                    pending.timeoutTask?.cancel()
+                    return .request(pending.continuation)
+                }
+                return .none
+            }
+            guard var sub = s.subscriptions[sid] else { return .none }
+            sub.delivered += 1
+            var last = false
+            if let max = sub.maxMessages, sub.delivered >= max {
+                s.subscriptions[sid] = nil
+                last = true
+            } else {
+                s.subscriptions[sid] = sub
+            }
+            return .queue(sub.queue, sub.subject, last)
+        }
+        switch route {
+        case .none:
+            return
+        case .request(let continuation):
+            let message = NATSMessage(op)
+            if message.status == NATSHeaders.Status.noResponders && message.payload.readableBytes == 0 {
+                continuation.resume(throwing: NATSError.noResponders)
+            } else {
+                continuation.resume(returning: message)
+            }
+        case .queue(let queue, let subject, let last):
+            let result = queue.enqueue(NATSMessage(op))
+            if case .droppedFirstOfEpisode = result {
+                logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(sid)"])
+                events.emit(.slowConsumer(subject: subject, sid: sid))
+            }
+            if last { queue.finish() }
+        }
+    }
+
+    private static func token(of subject: ByteBuffer, prefixLength: Int) -> String? {
+        guard subject.readableBytes > prefixLength else { return nil }
+        return subject.getString(at: subject.readerIndex + prefixLength, length: subject.readableBytes - prefixLength)
+    }
+
+    // MARK: - Writer
+
+    private func writerLoop(stream: any ByteStream, generation: UInt64) async {
+        while true {
+            let batch: ByteBuffer? = await withCheckedContinuation { (c: CheckedContinuation<ByteBuffer?, Never>) in
+                enum Take { case batch(ByteBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
+                let take: Take = state.withLock { s in
+                    guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
+                    if s.outbound.readableBytes > 0 {
+                        var next = s.spare ?? ByteBuffer()
+                        s.spare = nil
+                        next.clear()
+                        let batch = s.outbound
+                        s.outbound = next
+                        s.markPongWaitersSent()
+                        let space = s.spaceWaiters
+                        s.spaceWaiters.removeAll()
+                        return .batch(batch, space)
+                    }
+                    s.writerWaiter = WriterWaiter(generation: generation, resume: c)
+                    return .wait
+                }
+                switch take {
+                case .batch(let b, let space):
+                    space.forEach { $0.resume() }
+                    c.resume(returning: b)
+                case .stop: c.resume(returning: nil)
+                case .wait: break
+                }
+            }
+            guard var batch else { return }
+            if batch.readableBytes == 0 { continue }
+            do {
+                try await stream.write(batch)
+            } catch {
+                transportLost(generation: generation, error: NATSError(.connection, "write failed: \(error)", underlying: error))
+                return
+            }
+            batch.clear()
+            state.withLock { s in if s.spare == nil { s.spare = batch } }
+        }
+    }
+
+    /// Appends protocol bytes and wakes the writer. Returns false when closed.
+    @discardableResult
+    func enqueueControl(_ body: (inout ByteBuffer) -> Void) -> Bool {
+        let (ok, writer): (Bool, WriterWaiter?) = state.withLock { s in
+            guard s.phase != .closed else { return (false, nil) }
+            body(&s.outbound)
+            return (true, s.takeWriterWaiter())
+        }
+        writer?.wake()
+        return ok
+    }
+
+    // MARK: - Keepalive
+
+    private func startKeepalive() {
+        let interval = options.pingInterval
+        let maxOut = options.maxPingsOutstanding
+        Task { [weak self] in
+            while true {
+                do { try await Task.sleep(for: interval) } catch { return }
+                guard let self else { return }
+                enum Tick { case idle, ping(WriterWaiter?), stale(UInt64), stop }
+                let tick: Tick = self.state.withLock { s in
+                    switch s.phase {
+                    case .closed: return .stop
+                    case .connecting, .reconnecting: return .idle
+                    case .connected, .draining:
+                        if s.inboundSinceTick {
+                            s.inboundSinceTick = false
+                            s.pingsOutstanding = 0
+                            return .idle
+                        }
+                        if s.pingsOutstanding >= maxOut { return .stale(s.generation) }
+                        s.pingsOutstanding += 1
+                        ClientOpEncoder.writePing(to: &s.outbound)
+                        s.pongWaiters.append(PongWaiter(id: 0, continuation: nil, sent: false))
+                        return .ping(s.takeWriterWaiter())
+                    }
+                }
+                switch tick {
+                case .stop: return
+                case .idle: continue
+                case .ping(let w): w?.wake()
+                case .stale(let generation):
+                    self.logger.info("stale connection: no answer to \(maxOut) PINGs")
+                    let stream = self.state.withLock { $0.generation == generation ? $0.stream : nil }
+                    await stream?.close()
+                    self.transportLost(generation: generation, error: NATSError(.connection, "stale connection: the server did not answer \(maxOut) PINGs"))
+                }
+            }
+        }
+    }
+}
+
+/// A parked writer task, woken when bytes are appended.
+struct WriterWaiter: Sendable {
+    let generation: UInt64
+    let resume: CheckedContinuation<ByteBuffer?, Never>
+
+    /// Wakes the writer with an empty batch; it then takes the real one under the lock.
+    func wake() { resume.resume(returning: ByteBuffer()) }
+}
+
+/// A flush (continuation) or keepalive (nil) waiting for a PONG.
+struct PongWaiter: Sendable {
+    var id: UInt64 = 0
+    var continuation: ResultResolver<Void>?
+    /// Whether its PING was handed to the transport (else it is still in `outbound`).
+    var sent: Bool
+}
+
+struct PendingRequest: Sendable {
+    let continuation: ResultResolver<NATSMessage>
+    var timeoutTask: Task<Void, Never>?
+}
+
+struct SubscriptionRecord: Sendable {
+    let subject: String
+    let queueGroup: String?
+    let queue: SubscriptionQueue
+    var maxMessages: UInt64? = nil
+    var delivered: UInt64 = 0
+}
+
+/// Everything the lock guards.
+struct ConnectionState: Sendable {
+    enum Phase: Sendable, Equatable { case connecting, connected, reconnecting, draining, closed }
+
+    var phase: Phase = .connecting
+    var generation: UInt64 = 0
+    var stream: (any ByteStream)?
+    var staleStreams: [(any ByteStream)?] = []
+    var info: ServerInfo?
+    var currentServer: ServerURL?
+    var pool: ServerPool
+    var outbound = ByteBuffer()
+    var spare: ByteBuffer?
+    var writerWaiter: WriterWaiter?
+    var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+    var subscriptions: [UInt64: SubscriptionRecord] = [:]
+    var nextSID: UInt64 = 1
+    var pongWaiters: [PongWaiter] = []
+    var pingsOutstanding = 0
+    var inboundSinceTick = false
+    var stats = NATSStatistics()
+    var closedEmitted = false
+    let responseInboxPrefix: String
+    var responseSID: UInt64?
+    var requests: [String: PendingRequest] = [:]
+    var nextRequestID: UInt64 = 0
+    var nextFlushID: UInt64 = 0
+    var nuid: NUID
+
+    init(pool: ServerPool, responseInboxPrefix: String, nuid: NUID) {
+        self.pool = pool
+        self.responseInboxPrefix = responseInboxPrefix
+        self.nuid = nuid
+    }
+
+    mutating func takeWriterWaiter() -> WriterWaiter? {
+        guard let w = writerWaiter, w.generation == generation else { return nil }
+        writerWaiter = nil
+        return w
+    }
+
+    mutating func markPongWaitersSent() {
+        for i in pongWaiters.indices where !pongWaiters[i].sent { pongWaiters[i].sent = true }
+    }
+
+    /// Removes the waiters whose PING went out on the lost transport; those still in the
+    /// outbound buffer stay, since their PING goes out after reconnecting.
+    mutating func takeSentPongWaiters() -> [ResultResolver<Void>] {
+        let sent = pongWaiters.filter(\.sent)
+        pongWaiters.removeAll(where: \.sent)
+        pingsOutstanding = 0
+        return sent.compactMap(\.continuation)
+    }
+
+    mutating func popPongWaiter() -> ResultResolver<Void>? {
+        guard !pongWaiters.isEmpty else { return nil }
+        return pongWaiters.removeFirst().continuation
+    }
+}
+
+/// Fans events out to the handler and to every `events` sequence.
+final class EventBroadcaster: Sendable {
+    private let handler: (@Sendable (NATSEvent) -> Void)?
+    private let continuations = Mutex<(next: Int, map: [Int: AsyncStream<NATSEvent>.Continuation], finished: Bool)>((0, [:], false))
+
+    init(handler: (@Sendable (NATSEvent) -> Void)?) {
+        self.handler = handler
+    }
+
+    func emit(_ event: NATSEvent) {
+        handler?(event)
+        let targets = continuations.withLock { Array($0.map.values) }
+        targets.forEach { $0.yield(event) }
+    }
+
+    func finish() {
+        let targets = continuations.withLock { s in
+            s.finished = true
+            let t = Array(s.map.values)
+            s.map.removeAll()
+            return t
+        }
+        targets.forEach { $0.finish() }
+    }
+
+    func stream() -> AsyncStream<NATSEvent> {
+        let (stream, continuation) = AsyncStream<NATSEvent>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let finished = continuations.withLock { s -> Bool in
+            if s.finished { return true }
+            let id = s.next
+            s.next += 1
+            s.map[id] = continuation
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.continuations.withLock { $0.map.removeValue(forKey: id) }
+            }
+            return false
+        }
+        if finished { continuation.finish() }
+        return stream
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+
+/// The messages of one subscription, as an `AsyncSequence`.
+///
+/// ```swift
+/// let sub = try await client.subscribe(to: "orders.>", queue: "workers")
+/// for try await message in sub {
+///     handle(message)
+/// }   // leaving the loop unsubscribes
+/// ```
+public struct NATSSubscription: AsyncSequence, Sendable {
+    public typealias Element = NATSMessage
+
+    /// The subscription id on this connection.
+    public let sid: UInt64
+    /// The subject subscribed to.
+    public let subject: String
+    /// The queue group, if any.
+    public let queueGroup: String?
+    let queue: SubscriptionQueue
+    let connection: Connection
+
+    /// Messages dropped because this subscription was not keeping up.
+    public var droppedMessages: UInt64 { queue.droppedCount }
+
+    /// Messages received and not yet consumed.
+    public var pendingMessages: Int { queue.pendingCount }
+
+    /// Stops receiving: sends UNSUB; buffered messages are still delivered, then the sequence ends.
+    public func unsubscribe() async throws(NATSError) {
+        try connection.unsubscribe(sid: sid, after: nil)
+    }
+
+    /// Unsubscribes automatically once `count` messages in all have been received.
+    public func unsubscribe(after count: UInt64) async throws(NATSError) {
+        try connection.unsubscribe(sid: sid, after: count)
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(queue: queue, guardian: UnsubscribeOnRelease(connection: connection, sid: sid))
+    }
+
+    /// Iterates the messages. Releasing the iterator (leaving the loop) unsubscribes.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: SubscriptionQueue
+        let guardian: UnsubscribeOnRelease
+
+        /// The next message, or `nil` once unsubscribed, drained or closed.
+        public mutating func next() async throws -> NATSMessage? {
+            try await queue.next()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension NATSSubscription.AsyncIterator: Sendable {}
+
+/// Sends UNSUB when the iteration that owns it ends.
+final class UnsubscribeOnRelease: Sendable {
+    let connection: Connection
+    let sid: UInt64
+
+    init(connection: Connection, sid: UInt64) {
+        self.connection = connection
+        self.sid = sid
+    }
+
+    deinit {
+        try? connection.unsubscribe(sid: sid, after: nil)
+    }
+}

@@ -1,0 +1,371 @@
+import Foundation
+import NATSTestSupport
+import NATSWire
+import NIOCore
+import Synchronization
+import Testing
+@testable import NATSClient
+
+/// Collects server-side connections made through an in-memory dialer.
+final class FakeCluster: Sendable {
+    let accepted = Mutex<[FakeServerConnection]>([])
+    let waiters = Mutex<[CheckedContinuation<FakeServerConnection, Never>]>([])
+
+    var dialer: InMemoryDialer {
+        InMemoryDialer { [self] stream, _ in
+            let conn = FakeServerConnection(stream)
+            let waiter = waiters.withLock { w -> CheckedContinuation<FakeServerConnection, Never>? in
+                w.isEmpty ? nil : w.removeFirst()
+            }
+            if let waiter { waiter.resume(returning: conn) } else { accepted.withLock { $0.append(conn) } }
+        }
+    }
+
+    /// The next connection the client dials.
+    func next() async -> FakeServerConnection {
+        await withCheckedContinuation { c in
+            let ready = accepted.withLock { a -> FakeServerConnection? in
+                a.isEmpty ? nil : a.removeFirst()
+            }
+            if let ready { c.resume(returning: ready) } else { waiters.withLock { $0.append(c) } }
+        }
+    }
+}
+
+final class EventLog: Sendable {
+    let events = Mutex<[String]>([])
+    var handler: @Sendable (NATSEvent) -> Void { { [self] e in events.withLock { $0.append("\(e)") } } }
+    var all: [String] { events.withLock { $0 } }
+    func waitFor(_ prefix: String, timeout: Duration = .seconds(5)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if all.contains(where: { $0.hasPrefix(prefix) }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return false
+    }
+}
+
+/// Connects a client to a fake server that completes the handshake.
+func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "nats://fake:4222", info: String = "") async throws -> (NATSClient, FakeServerConnection, FakeCluster, String) {
+    let cluster = FakeCluster()
+    var options = options
+    options.dialer = cluster.dialer
+    async let client = NATSClient.connect(url, options: options)
+    let server = await cluster.next()
+    let connect = try await server.acceptHandshake(info: info)
+    return (try await client, server, cluster, connect)
+}
+
+@Suite(.timeLimit(.minutes(1))) struct FakeServerClientTests {
+    @Test func handshakeSendsConnectWithOurFields() async throws {
+        let (client, _, _, connect) = try await connectedPair(ConnectOptions().name("tester").noEcho(), url: "nats://alice:s3cret@fake:4222")
+        let json = try JSONSerialization.jsonObject(with: Data(connect.utf8)) as? [String: Any]
+        #expect(json?["lang"] as? String == "swift")
+        #expect(json?["name"] as? String == "tester")
+        #expect(json?["echo"] as? Bool == false)
+        #expect(json?["headers"] as? Bool == true)
+        #expect(json?["no_responders"] as? Bool == true)
+        #expect(json?["verbose"] as? Bool == false)
+        #expect(json?["user"] as? String == "alice")
+        #expect(json?["pass"] as? String == "s3cret")
+        #expect(client.isConnected)
+        #expect(client.connectedServer?.contains("s3cret") == false)
+        await client.close()
+    }
+
+    @Test func publishWritesPubAndHPub() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        try await client.publish("hello", to: "greet.joe")
+        try await client.publish([1, 2, 3], to: "bytes", reply: "reply.to")
+        var h = NATSHeaders()
+        h["X-Id"] = "7"
+        try await client.publish(ByteBuffer(string: "with"), to: "hdr", headers: h)
+        #expect(try await server.nextOp() == .pub(subject: "greet.joe", reply: nil, payload: Array("hello".utf8)))
+        #expect(try await server.nextOp() == .pub(subject: "bytes", reply: "reply.to", payload: [1, 2, 3]))
+        #expect(try await server.nextOp() == .hpub(subject: "hdr", reply: nil, headers: Array("NATS/1.0\r\nX-Id: 7\r\n\r\n".utf8), payload: Array("with".utf8)))
+        #expect(client.statistics.outMessages == 3)
+        await client.close()
+    }
+
+    @Test func maxPayloadIsCheckedBeforeAnythingIsWritten() async throws {
+        let (client, server, _, _) = try await connectedPair(info: #""max_payload":16"#)
+        try await client.publish([UInt8](repeating: 1, count: 16), to: "ok")
+        await #expect(throws: NATSError.self) { try await client.publish([UInt8](repeating: 1, count: 17), to: "big") }
+        var h = NATSHeaders()
+        h["A"] = "b"
+        do {
+            try await client.publish([UInt8](repeating: 1, count: 1), to: "big", headers: h)
+            Issue.record("expected maxPayloadExceeded")
+        } catch {
+            #expect(error.kind == .maxPayloadExceeded)
+        }
+        try await client.publish("next", to: "after")
+        #expect(try await server.nextOp() == .pub(subject: "ok", reply: nil, payload: [UInt8](repeating: 1, count: 16)))
+        #expect(try await server.nextOp() == .pub(subject: "after", reply: nil, payload: Array("next".utf8)))
+        #expect(client.isConnected)
+        await client.close()
+    }
+
+    @Test func subjectValidation() async throws {
+        let (client, _, _, _) = try await connectedPair()
+        await #expect(throws: NATSError.self) { try await client.publish("x", to: "bad subject") }
+        await #expect(throws: NATSError.self) { try await client.subscribe(to: "a..b") }
+        await #expect(throws: NATSError.self) { try await client.subscribe(to: "ok", queue: "") }
+        await client.close()
+        let (lenient, server, _, _) = try await connectedPair(ConnectOptions().skipSubjectValidation())
+        try await lenient.publish("x", to: "a..b")
+        #expect(try await server.nextOp() == .pub(subject: "a..b", reply: nil, payload: Array("x".utf8)))
+        await lenient.close()
+    }
+
+    @Test func subscribeReceivesAndLeavingTheLoopUnsubscribes() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        let sub = try await client.subscribe(to: "foo.*", queue: "q")
+        guard case .sub(let subject, let queue, let sid)? = try await server.nextOp() else { Issue.record(); return }
+        #expect(subject == "foo.*" && queue == "q" && sid == sub.sid)
+        try await server.send("MSG foo.a \(sid) reply.x 5\r\nhello\r\nHMSG foo.b \(sid) 18 20\r\nNATS/1.0\r\nA: 1\r\n\r\nhi\r\n")
+        var got: [NATSMessage] = []
+        for try await m in sub {
+            got.append(m)
+            if got.count == 2 { break }
+        }
+        #expect(got[0].subject == "foo.a" && got[0].replyTo == "reply.x" && got[0].string == "hello")
+        #expect(got[1].headers?["A"] == "1" && got[1].string == "hi")
+        #expect(try await server.nextOp() == .unsub(sid: sid, max: nil))
+        await client.close()
+    }
+
+    @Test func cancellingTheIteratingTaskUnsubscribes() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        let sub = try await client.subscribe(to: "foo")
+        _ = try await server.nextOp()
+        let task = Task { for try await _ in sub {} }
+        try await Task.sleep(for: .milliseconds(20))
+        task.cancel()
+        _ = try? await task.value
+        #expect(try await server.nextOp() == .unsub(sid: sub.sid, max: nil))
+        await client.close()
+    }
+
+    @Test func unsubscribeAfterCount() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        let sub = try await client.subscribe(to: "foo")
+        _ = try await server.nextOp()
+        try await sub.unsubscribe(after: 2)
+        #expect(try await server.nextOp() == .unsub(sid: sub.sid, max: 2))
+        try await server.send("MSG foo \(sub.sid) 1\r\na\r\nMSG foo \(sub.sid) 1\r\nb\r\nMSG foo \(sub.sid) 1\r\nc\r\n")
+        var count = 0
+        for try await _ in sub { count += 1 }
+        #expect(count == 2)
+        await client.close()
+    }
+
+    @Test func serverPingIsAnswered() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        try await server.send("PING\r\n")
+        #expect(try await server.nextOp() == .pong)
+        await client.close()
+    }
+
+    @Test func flushIsAPingPongRoundTrip() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        try await client.publish("a", to: "s")
+        async let flushed: Void = client.flush()
+        #expect(try await server.nextOp() == .pub(subject: "s", reply: nil, payload: Array("a".utf8)))
+        #expect(try await server.nextOp() == .ping)
+        try await server.send("PONG\r\n")
+        try await flushed
+        await client.close()
+    }
+
+    @Test func requestReplyAndNoResponders() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        async let reply = client.request("ping", to: "svc")
+        guard case .sub(let inbox, nil, let sid)? = try await server.nextOp() else { Issue.record(); return }
+        #expect(inbox.hasPrefix("_INBOX.") && inbox.hasSuffix(".*"))
+        guard case .pub("svc", let replyTo?, _)? = try await server.nextOp() else { Issue.record(); return }
+        try await server.send("MSG \(replyTo) \(sid) 4\r\npong\r\n")
+        #expect(try await reply.string == "pong")
+
+        async let second = client.request("x", to: "nobody")
+        guard case .pub("nobody", let replyTo2?, _)? = try await server.nextOp() else { Issue.record(); return }
+        let status = "NATS/1.0 503\r\n\r\n"
+        try await server.send("HMSG \(replyTo2) \(sid) \(status.utf8.count) \(status.utf8.count)\r\n\(status)\r\n")
+        do {
+            _ = try await second
+            Issue.record("expected noResponders")
+        } catch {
+            #expect((error as? NATSError)?.kind == .noResponders)
+        }
+        await client.close()
+    }
+
+    @Test func requestTimesOutAndCanBeCancelled() async throws {
+        let (client, _, _, _) = try await connectedPair()
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.request("x", to: "slow", timeout: .milliseconds(100))
+            Issue.record("expected timeout")
+        } catch {
+            #expect(error.kind == .timeout)
+        }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let task = Task { try await client.request("x", to: "slow", timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(20))
+        task.cancel()
+        do {
+            _ = try await task.value
+            Issue.record("expected cancellation")
+        } catch let error as NATSError {
+            #expect(error.kind == .cancelled)
+        }
+        await client.close()
+    }
+
+    @Test func permissionsViolationIsAnEventAndTheConnectionStays() async throws {
+        let log = EventLog()
+        let (client, server, _, _) = try await connectedPair(ConnectOptions().eventHandler(log.handler))
+        try await server.send("-ERR 'Permissions Violation for Publish to \"secret\"'\r\n")
+        #expect(await log.waitFor("server error: permissions-violation"))
+        try await client.publish("x", to: "ok")
+        #expect(try await server.nextOp() == .pub(subject: "ok", reply: nil, payload: Array("x".utf8)))
+        #expect(client.isConnected)
+        await client.close()
+    }
+
+    @Test func slowConsumerDropsAndReportsOncePerEpisode() async throws {
+        let log = EventLog()
+        var options = ConnectOptions().eventHandler(log.handler)
+        options.subscriptionPendingMessages = 2
+        let (client, server, _, _) = try await connectedPair(options)
+        let sub = try await client.subscribe(to: "fast")
+        _ = try await server.nextOp()
+        for i in 0..<6 { try await server.send("MSG fast \(sub.sid) 1\r\n\(i)\r\n") }
+        try await server.send("PING\r\n")
+        #expect(try await server.nextOp() == .pong)
+        #expect(sub.droppedMessages == 4)
+        #expect(log.all.filter { $0.hasPrefix("slow consumer") }.count == 1)
+        await client.close()
+    }
+
+    @Test func authorizationViolationFailsAtOnceWithoutRetry() async throws {
+        let cluster = FakeCluster()
+        let options = ConnectOptions().dialer(cluster.dialer).with { $0.reconnect.retryOnFailedConnect = true }
+        async let client = NATSClient.connect("nats://fake:4222", options: options)
+        let server = await cluster.next()
+        try await server.sendInfo()
+        _ = try await server.nextOp()
+        _ = try await server.nextOp()
+        try await server.send("-ERR 'Authorization Violation'\r\n")
+        do {
+            _ = try await client
+            Issue.record("expected authorizationViolation")
+        } catch {
+            #expect((error as? NATSError)?.kind == .authorizationViolation)
+        }
+        let redials = cluster.accepted.withLock { $0.count }
+        #expect(redials == 0)
+    }
+
+    @Test func handshakeTimesOutWhenNoInfoComes() async throws {
+        let cluster = FakeCluster()
+        let options = ConnectOptions().dialer(cluster.dialer).connectionTimeout(.milliseconds(200))
+        let start = ContinuousClock.now
+        do {
+            _ = try await NATSClient.connect("nats://silent:4222", options: options)
+            Issue.record("expected timeout")
+        } catch {
+            #expect(error.kind == .timeout)
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
+    }
+
+    @Test func requiredTLSAgainstAPlaintextServerSendsNothing() async throws {
+        let cluster = FakeCluster()
+        let options = ConnectOptions().dialer(cluster.dialer).requireTLS()
+        async let client = NATSClient.connect("nats://user:pw@fake:4222", options: options)
+        let server = await cluster.next()
+        try await server.sendInfo()
+        do {
+            _ = try await client
+            Issue.record("expected secureConnectionRequired")
+        } catch {
+            #expect((error as? NATSError)?.kind == .secureConnectionRequired)
+        }
+        #expect(try await server.nextOp() == nil)
+    }
+
+    @Test func staleConnectionIsDetected() async throws {
+        let log = EventLog()
+        let options = ConnectOptions().pingInterval(.milliseconds(50)).eventHandler(log.handler).noReconnect()
+            .with { $0.maxPingsOutstanding = 2 }
+        let (client, server, _, _) = try await connectedPair(options)
+        #expect(try await server.nextOp() == .ping)
+        #expect(try await server.nextOp() == .ping)
+        #expect(await log.waitFor("disconnected"))
+        #expect(log.all.contains { $0.contains("stale connection") })
+        #expect(await log.waitFor("closed"))
+        #expect(client.isClosed)
+    }
+
+    @Test func reconnectResubscribesThenFlushesBufferedPublishes() async throws {
+        let log = EventLog()
+        let options = ConnectOptions().eventHandler(log.handler).with {
+            $0.reconnect.wait = .milliseconds(10)
+            $0.reconnect.jitter = .zero
+        }
+        let (client, server, cluster, _) = try await connectedPair(options)
+        let sub = try await client.subscribe(to: "keep", queue: "g")
+        #expect(try await server.nextOp() == .sub(subject: "keep", queue: "g", sid: sub.sid))
+        await server.stream.close()
+        #expect(await log.waitFor("disconnected"))
+        try await client.publish("while-away", to: "buffered")
+        let second = await cluster.next()
+        try await second.acceptHandshake()
+        #expect(try await second.nextOp() == .sub(subject: "keep", queue: "g", sid: sub.sid))
+        #expect(try await second.nextOp() == .pub(subject: "buffered", reply: nil, payload: Array("while-away".utf8)))
+        #expect(await log.waitFor("reconnected"))
+        try await second.send("MSG keep \(sub.sid) 2\r\nok\r\n")
+        var it = sub.makeAsyncIterator()
+        #expect(try await it.next()?.string == "ok")
+        await client.close()
+    }
+
+    @Test func drainDeliversBufferedMessagesThenCloses() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        let sub = try await client.subscribe(to: "d")
+        _ = try await server.nextOp()
+        try await server.send("MSG d \(sub.sid) 1\r\n1\r\nMSG d \(sub.sid) 1\r\n2\r\n")
+        let consumer = Task { () -> [String] in
+            var got: [String] = []
+            for try await m in sub { got.append(m.string) }
+            return got
+        }
+        async let drained: Void = client.drain(timeout: .seconds(5))
+        #expect(try await server.nextOp() == .unsub(sid: sub.sid, max: nil))
+        #expect(try await server.nextOp() == .ping)
+        try await server.send("MSG d \(sub.sid) 1\r\n3\r\nPONG\r\n")
+        #expect(try await server.nextOp() == .ping)
+        try await server.send("PONG\r\n")
+        try await drained
+        #expect(try await consumer.value == ["1", "2", "3"])
+        #expect(client.isClosed)
+    }
+
+    @Test func invalidURLsAreConfigErrorsWithoutThePassword() async {
+        do {
+            _ = try await NATSClient.connect("nats://user:hunter2@host:99999")
+            Issue.record("expected config error")
+        } catch {
+            #expect(error.kind == .config)
+            #expect(!error.description.contains("hunter2"))
+        }
+        do {
+            _ = try await NATSClient.connect(["nats://a:1", "ws://b:2"])
+            Issue.record("expected config error")
+        } catch {
+            #expect(error.kind == .config)
+        }
+    }
+}
