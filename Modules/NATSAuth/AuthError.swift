@@ -61,7 +61,11 @@ public struct AuthError: Error, Sendable, CustomStringConvertible, CustomDebugSt
             + "check that the server has NKey or JWT authentication enabled, or remove the NKey/JWT settings")
     /// A callback threw `underlying`.
     public static func callbackFailed(_ underlying: any Error) -> AuthError {
-        AuthError(.callbackFailed, "auth callback failed", underlying: underlying)
+        callbackFailed(underlying, detail: "the auth callback threw")
+    }
+    /// A callback threw `underlying`; `detail` names which callback.
+    public static func callbackFailed(_ underlying: any Error, detail: String) -> AuthError {
+        AuthError(.callbackFailed, detail, underlying: underlying)
     }
     /// Signing failed; `detail` says why.
     public static func signingFailed(_ detail: String, underlying: (any Error)? = nil) -> AuthError {
