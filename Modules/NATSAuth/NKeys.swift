@@ -172,6 +172,14 @@ public struct NKeyPair: Sendable, CustomStringConvertible, CustomDebugStringConv
         }
     }
 
+    /// Decodes an encoded seed that must be of `type`.
+    ///
+    /// - Throws: `NKeyError.wrongKeyType` for a valid seed of another type, else as `init(seed:)`.
+    public init(seed: String, expecting type: NKeyType) throws(NKeyError) {
+        try self.init(seed: seed)
+        guard self.type == type else { throw .wrongKeyType(expected: type, actual: self.type) }
+    }
+
     /// Creates a new random key pair of the given type.
     public static func generate(_ type: NKeyType) -> NKeyPair {
         _ = sodiumReady
