@@ -36,8 +36,10 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
         var bareJWT: String?
         var bareSeed: String?
 
-        // Split on LF; CR and surrounding whitespace are trimmed from every line.
-        let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).map {
+        // Split on LF, CRLF (one Character in Swift) or CR; whitespace is trimmed from every line.
+        let lines = contents.split(omittingEmptySubsequences: false, whereSeparator: {
+            $0 == "\n" || $0 == "\r\n" || $0 == "\r"
+        }).map {
             $0.trimmingASCIIWhitespace
         }
         var index = 0
