@@ -89,6 +89,7 @@ public struct NKeyError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// What is wrong and what to do; never the key.
     public var description: String {
         switch code {
         case .invalidCharacters:
@@ -232,12 +233,17 @@ public struct NKeyPair: Sendable, CustomStringConvertible, CustomDebugStringConv
     /// - Throws: `NKeyError.cannotSign` for curve keys.
     public func sign(_ bytes: some Collection<UInt8>) throws(NKeyError) -> [UInt8] {
         guard type.canSign else { throw .cannotSign }
-        let message: [UInt8] = Array(bytes)
         var signature = [UInt8](repeating: 0, count: 64)
         let sk = storage.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
         signature.withUnsafeMutableBufferPointer { sig in
-            message.withUnsafeBufferPointer { m in
+            let signed: Void? = bytes.withContiguousStorageIfAvailable { m in
                 _ = crypto_sign_detached(sig.baseAddress!, nil, m.baseAddress, UInt64(m.count), sk)
+            }
+            if signed == nil {
+                let message = Array(bytes)
+                message.withUnsafeBufferPointer { m in
+                    _ = crypto_sign_detached(sig.baseAddress!, nil, m.baseAddress, UInt64(m.count), sk)
+                }
             }
         }
         return signature

@@ -84,6 +84,9 @@ import Testing
         #expect(sig.count == 64)
         #expect(try NKeyPair.verify(publicKey: kp.publicKey, message: message, signature: sig))
         #expect(kp.verify(message, signature: sig))
+        // Contiguous and non-contiguous collections sign the same bytes.
+        #expect(try kp.sign("nonce-ABC123".utf8) == sig)
+        #expect(try kp.sign(UInt8(1)...UInt8(5)) == kp.sign([1, 2, 3, 4, 5]))
         #expect(try !NKeyPair.verify(publicKey: kp.publicKey, message: Array("nonce-ABC124".utf8), signature: sig))
         var tampered = sig
         tampered[0] ^= 1
