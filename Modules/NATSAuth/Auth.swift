@@ -139,6 +139,25 @@ public struct AuthOptions: Sendable, CustomStringConvertible, CustomDebugStringC
     /// No authentication.
     public init() {}
 
+    /// Static authentication material.
+    public init(_ auth: Auth) {
+        self.auth = auth
+    }
+
+    /// Credentials read from `source` on every connect.
+    public static func credentials(_ source: CredentialsSource) -> AuthOptions {
+        var options = AuthOptions()
+        options.credentials = source
+        return options
+    }
+
+    /// A callback called on every connect with the server nonce; it overrides everything else.
+    public static func callback(_ body: @escaping @Sendable (String?) async throws -> Auth) -> AuthOptions {
+        var options = AuthOptions()
+        options.callback = AuthCallback(body)
+        return options
+    }
+
     /// What is configured, secrets redacted.
     public var description: String {
         var parts = ["auth: \(auth)"]

@@ -99,6 +99,9 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
         self.jwt = jwtText
     }
 
+    /// JWT authentication with these credentials: the JWT, signed by the key.
+    public var auth: Auth { .jwt(jwt, keyPair: keyPair) }
+
     /// Reads and parses a `.creds` file.
     ///
     /// - Throws: `AuthError.fileUnreadable(path)` when the file cannot be read, else as

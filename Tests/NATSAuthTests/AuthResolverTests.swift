@@ -87,6 +87,13 @@ import Testing
                         expected: AuthFields(user: "bob", pass: "pw")))
         rows.append(Row(name: "nkey beats the URL", options: options(.nkey(seed: seed)), url: ("u", "p"),
                         expected: AuthFields(nkey: seedPublic, sig: sig(seedKey))))
+        rows.append(Row(name: "AuthOptions.credentials", options: .credentials(.string(
+            Credentials.fileContents(jwt: jwt, seed: jwtSigner.revealSeed()))), url: ("u", "p"),
+                        expected: AuthFields(jwt: jwt, sig: sig(jwtSigner))))
+        rows.append(Row(name: "Credentials.auth", options: AuthOptions(Credentials(jwt: jwt, keyPair: jwtSigner).auth),
+                        url: (nil, nil), expected: AuthFields(jwt: jwt, sig: sig(jwtSigner))))
+        rows.append(Row(name: "AuthOptions.callback", options: .callback { _ in .token("cbtok") }, url: ("u", nil),
+                        expected: AuthFields(authToken: "cbtok")))
         rows.append(Row(name: "nothing", options: AuthOptions(), url: (nil, nil), expected: AuthFields()))
         let creds = Credentials.fileContents(jwt: jwt, seed: jwtSigner.revealSeed())
         var credsOverJWT = options(.jwt("other.jwt.value") { _ in [9] }, credentials: .string(creds))

@@ -43,6 +43,8 @@ import Testing
         #expect(o.type == "operator" && o.issuer == o.subject && o.isSignatureValid)
         #expect(a.type == "account" && a.issuer == operatorKey.publicKey && a.isSignatureValid)
         #expect(a.nats?["limits"]?["conn"] == -1)
+        #expect(a.nats?["limits"]?["wildcards"] == true)
+        #expect(a.raw["iat"]?.int64Value == a.issuedAt)
         #expect(u.type == "user" && u.issuer == accountKey.publicKey && u.isSignatureValid)
         #expect(o.expiresAt == nil)
     }
