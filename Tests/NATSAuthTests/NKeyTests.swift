@@ -160,4 +160,14 @@ import Testing
             .split(separator: "\n").map(String.init)
         #expect(lines == [kp.publicKey, sig.hex, "True"])
     }
+
+    @Test func curvePublicKeyMatchesPyNaClX25519() throws {
+        let kp = NKeyPair.generate(.curve)
+        let raw = try Base32.decode(kp.revealSeed().utf8)
+        let privateHex = Array(raw[2..<34]).hex
+        let expected = try PythonNKeys.run(
+            "import sys, nacl.public; print(nacl.public.PrivateKey(bytes.fromhex(sys.argv[1])).public_key.encode().hex())",
+            [privateHex])
+        #expect(try NKeyCodec.decodePublic(kp.publicKey).key.hex == expected)
+    }
 }
