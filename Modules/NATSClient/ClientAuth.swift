@@ -1,14 +1,16 @@
+import NATSAuth
 import NATSTransport
 import NATSWire
 
-/// Fills CONNECT's auth fields. (Replaced by NATSAuth's resolver.)
+/// Fills CONNECT's auth fields for one attempt through NATSAuth's resolver, which applies
+/// the spec's priority order and signs this connection's nonce.
 enum ClientAuth {
     static func apply(to connect: inout ConnectInfo, info: ServerInfo, url: ServerURL, options: ConnectOptions) async throws(NATSError) {
-        if let user = url.user, let password = url.password {
-            connect.user = user
-            connect.pass = password
-        } else if let token = url.token {
-            connect.authToken = token
+        do {
+            let fields = try await AuthResolver.resolve(options.auth, urlUser: url.user, urlPassword: url.password, nonce: info.nonce)
+            fields.apply(to: &connect)
+        } catch {
+            throw NATSError(.authentication, "cannot produce credentials for \(url): \(error)", underlying: error)
         }
     }
 }

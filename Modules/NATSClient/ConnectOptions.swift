@@ -1,4 +1,5 @@
 public import Logging
+public import NATSAuth
 public import NATSTransport
 import NATSWire
 
@@ -36,6 +37,8 @@ public struct ConnectOptions: Sendable {
     public var subscriptionPendingBytes: Int = 64 * 1024 * 1024
     /// Reconnection behaviour.
     public var reconnect: Reconnect = Reconnect()
+    /// Authentication: an `Auth` value, a credentials file or string, or a callback.
+    public var auth: AuthOptions = AuthOptions()
     /// TLS at the NATS level.
     public var tls: TLSOptions = TLSOptions()
     /// Opens the byte streams; replace to use a proxy or an in-memory transport.

@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import NATSAuth
 import NATSTransport
 import NATSWire
 import NIOCore
@@ -117,7 +119,7 @@ struct Connector: Sendable {
                     case .secureConnectionRequired:
                         throw NATSError(.secureConnectionRequired, "TLS is required (by the options or the URL \(url)) but the server does not offer it; nothing was sent")
                     case .server(let e):
-                        throw NATSError.from(server: e)
+                        throw Self.explain(NATSError.from(server: e), jwt: connect.jwt)
                     case .unexpected(let what):
                         throw NATSError(.protocol, "unexpected during the handshake: \(what)")
                     }
@@ -125,6 +127,13 @@ struct Connector: Sendable {
                 break
             }
         }
+    }
+
+    /// When the server rejects a JWT whose claims show it expired, say so and when.
+    static func explain(_ error: NATSError, jwt: String?) -> NATSError {
+        guard error.kind == .authorizationViolation, let jwt, let claims = try? JWTClaims(jwt: jwt),
+              let expiry = claims.expiresAt, expiry <= Date() else { return error }
+        return NATSError(.authorizationViolation, error.message + "; the user JWT expired at \(expiry)", serverError: error.serverError)
     }
 
     static func readOp(_ stream: any ByteStream, _ parser: inout ServerOpParser) async throws(NATSError) -> ServerOp {

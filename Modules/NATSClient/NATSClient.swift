@@ -1,4 +1,5 @@
-public import NATSWire
+@_exported public import NATSAuth
+@_exported public import NATSWire
 public import NIOCore
 import NATSTransport
 import Synchronization
