@@ -2,6 +2,7 @@ import Foundation
 import NATSTestSupport
 import NATSTransport
 import NIOCore
+import Synchronization
 import Testing
 
 @Suite(.enabled(if: NATSServer.isAvailable, "needs nats-server"), .timeLimit(.minutes(1)))
@@ -108,10 +109,28 @@ struct HarnessTests {
         await server.stop()  // idempotent
     }
 
+    @Test func scopedHelperStopsTheServerWhenTheBodyThrows() async throws {
+        struct Boom: Error {}
+        let pids = PIDBox()
+        await #expect(throws: Boom.self) {
+            try await withNATSServer { server in
+                pids.pid.withLock { $0 = server.pid }
+                throw Boom()
+            }
+        }
+        let pid = try #require(pids.pid.withLock { $0 })
+        #expect(!processExists(pid))
+    }
+
     @Test func failedStartReportsTheLog() async throws {
         let error = await #expect(throws: NATSServerError.self) {
             _ = try await NATSServer.start(config: "this is { not valid")
         }
         #expect(error?.log.isEmpty == false)
     }
+}
+
+/// Carries a pid out of a closure in a test.
+private final class PIDBox: Sendable {
+    let pid = Mutex<Int32?>(nil)
 }

@@ -148,7 +148,7 @@ public final class NATSServer: Sendable {
     public let configPath: String
     /// The file receiving the server's output (all starts and restarts, appended).
     public let logPath: String
-    /// The `server_name` the harness gave this server.
+    /// The `server_name` the harness gave this server (unless the caller's config sets its own).
     public let serverName: String
 
     private init(binary: String, options: Options, ports: Ports, cluster: ClusterSpec?, serverName: String) throws {
@@ -404,6 +404,8 @@ public final class NATSServer: Sendable {
         guard let varz = try? await HTTPGet.body(port: ports.http, path: "/varz", timeout: .seconds(1)) else {
             return false
         }
+        // The name proves /varz comes from our process, not from one that raced us to the port.
+        if options.config.contains("server_name") { return true }
         return varz.contains("\"server_name\": \"\(serverName)\"") || varz.contains("\"server_name\":\"\(serverName)\"")
     }
 
@@ -622,6 +624,7 @@ public struct NATSServerError: Error, CustomStringConvertible {
         self.log = log
     }
 
+    /// The message, followed by the server log when there is one.
     public var description: String {
         log.isEmpty ? message : "\(message)\n--- server log ---\n\(log)"
     }

@@ -118,6 +118,16 @@ struct TCPStreamTests {
         #expect(clock.now - start < .seconds(5))
     }
 
+    @Test func unknownHostFails() async throws {
+        do {
+            _ = try await TCPDialer().dial(ServerAddress(host: "nonexistent.invalid", port: 4222), timeout: .seconds(5))
+            Issue.record("dialing a .invalid host must fail")
+        } catch let error as TransportError {
+            // NXDOMAIN gives hostNotFound; a resolver that does not answer gives timeout.
+            #expect(error == .hostNotFound("nonexistent.invalid") || error == .timeout, "\(error)")
+        }
+    }
+
     @Test func closeUnblocksPendingRead() async throws {
         let server = try await LocalTCPServer.start(.silent)
         let stream = try await dial(server)
