@@ -122,6 +122,38 @@ struct HarnessTests {
         #expect(!processExists(pid))
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs the openssl tool"))
+    func tlsOnTheClientPort() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harness-tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0)
+        let files = NATSServer.Options.TLSFiles(certFile: directory + "/cert.pem", keyFile: directory + "/key.pem")
+
+        try await withNATSServer(NATSServer.Options(tls: files)) { server in
+            let stream = try await dial(server.port)
+            let info = try await readUntil(stream, contains: "\r\n")
+            #expect(info.contains("\"tls_required\":true"))
+            await stream.close()
+        }
+        // TLS first: no plaintext INFO, yet the harness sees the server ready.
+        try await withNATSServer(NATSServer.Options(tls: files, tlsHandshakeFirst: true)) { server in
+            #expect(server.isRunning)
+            #expect(server.log.contains("Server is ready"))
+        }
+    }
+
     @Test func failedStartReportsTheLog() async throws {
         let error = await #expect(throws: NATSServerError.self) {
             _ = try await NATSServer.start(config: "this is { not valid")

@@ -37,6 +37,10 @@ public final class NATSServer: Sendable {
     public struct Options: Sendable {
         /// Extra configuration appended after the harness's lines (auth, tls, accounts...).
         public var config: String
+        /// TLS on the client port, or `nil` for plaintext.
+        public var tls: TLSFiles?
+        /// With ``tls``: `handshake_first: true`, the server expects TLS before sending INFO.
+        public var tlsHandshakeFirst: Bool
         /// A WebSocket listener, or `nil` for none.
         public var websocket: WebSocket?
         /// `lame_duck_duration`; the server's minimum is 30 s. Clients are closed over this span.
@@ -55,6 +59,8 @@ public final class NATSServer: Sendable {
         /// Creates options.
         public init(
             config: String = "",
+            tls: TLSFiles? = nil,
+            tlsHandshakeFirst: Bool = false,
             websocket: WebSocket? = nil,
             lameDuckDuration: Duration = .seconds(30),
             lameDuckGracePeriod: Duration = .seconds(1),
@@ -64,6 +70,8 @@ public final class NATSServer: Sendable {
             startupTimeout: Duration = .seconds(10)
         ) {
             self.config = config
+            self.tls = tls
+            self.tlsHandshakeFirst = tlsHandshakeFirst
             self.websocket = websocket
             self.lameDuckDuration = lameDuckDuration
             self.lameDuckGracePeriod = lameDuckGracePeriod
@@ -184,7 +192,7 @@ public final class NATSServer: Sendable {
     public var websocketPort: Int? { state.withLock { $0.ports.websocket } }
     /// The cluster (route) port of a cluster node.
     public var clusterPort: Int? { state.withLock { $0.ports.cluster } }
-    /// `nats://127.0.0.1:PORT`.
+    /// `nats://127.0.0.1:PORT` (also with ``Options/tls``: the client upgrades after INFO).
     public var clientURL: String { "nats://127.0.0.1:\(port)" }
     /// `ws://127.0.0.1:PORT` (or `wss://` with TLS) when a WebSocket listener is configured.
     public var websocketURL: String? {
@@ -439,15 +447,23 @@ public final class NATSServer: Sendable {
         if options.jetStream {
             lines.append("jetstream { store_dir: \(quoted(directory + "/jetstream")) }")
         }
+        func tlsBlock(_ tls: Options.TLSFiles, handshakeFirst: Bool, indent: String) -> [String] {
+            var block = ["tls {"]
+            block.append("  cert_file: \(quoted(tls.certFile))")
+            block.append("  key_file: \(quoted(tls.keyFile))")
+            if let ca = tls.caFile { block.append("  ca_file: \(quoted(ca))") }
+            if tls.verifyClients { block.append("  verify: true") }
+            if handshakeFirst { block.append("  handshake_first: true") }
+            block.append("}")
+            return block.map { indent + $0 }
+        }
+        if let tls = options.tls {
+            lines.append(contentsOf: tlsBlock(tls, handshakeFirst: options.tlsHandshakeFirst, indent: ""))
+        }
         if let ws = options.websocket, let wsPort = ports.websocket {
             var block = ["websocket {", "  listen: \"127.0.0.1:\(wsPort)\""]
             if let tls = ws.tls {
-                block.append("  tls {")
-                block.append("    cert_file: \(quoted(tls.certFile))")
-                block.append("    key_file: \(quoted(tls.keyFile))")
-                if let ca = tls.caFile { block.append("    ca_file: \(quoted(ca))") }
-                if tls.verifyClients { block.append("    verify: true") }
-                block.append("  }")
+                block.append(contentsOf: tlsBlock(tls, handshakeFirst: false, indent: "  "))
             } else {
                 block.append("  no_tls: true")
             }
