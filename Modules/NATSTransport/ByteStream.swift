@@ -31,6 +31,7 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
+    /// `host:port`, with an IPv6 host in brackets: `[::1]:4222`.
     public var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }

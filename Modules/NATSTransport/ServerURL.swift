@@ -81,6 +81,7 @@ public struct ServerURL: Sendable, Hashable {
             code == .tls || code == .wss
         }
 
+        /// The scheme name, same as ``name``.
         public var description: String { name }
     }
 
@@ -262,14 +263,17 @@ public struct ServerURLError: Error, Hashable, Sendable, CustomStringConvertible
     /// A path on a `nats`/`tls` URL, or a path with spaces or control characters.
     public static let invalidPath = ServerURLError(.invalidPath, url: nil)
 
+    /// Whether both are the same kind of error; the quoted URL is not compared.
     public static func == (lhs: ServerURLError, rhs: ServerURLError) -> Bool {
         lhs.code == rhs.code
     }
 
+    /// Hashes the kind of error, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(code)
     }
 
+    /// What is wrong, the redacted URL, and how to fix it.
     public var description: String {
         let quoted = url.map { " '\($0)'" } ?? ""
         switch code {

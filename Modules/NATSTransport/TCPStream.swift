@@ -62,6 +62,11 @@ public final class TCPStream: ByteStream {
         channel.close(promise: nil)
     }
 
+    /// Bytes read from the socket and not yet returned by `read()` (for tests).
+    var bufferedByteCount: Int {
+        inbound.bufferedByteCount
+    }
+
     private static func format(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return address.description }
         return ServerAddress(host: ip, port: port).description
@@ -95,6 +100,10 @@ final class TCPInboundQueue: Sendable {
     init(highWatermark: Int) {
         self.highWatermark = max(highWatermark, 1)
         self.lowWatermark = max(highWatermark / 2, 0)
+    }
+
+    var bufferedByteCount: Int {
+        state.withLock { $0.bufferedBytes }
     }
 
     var isClosedLocally: Bool {

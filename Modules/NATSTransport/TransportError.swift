@@ -34,6 +34,7 @@ public struct TransportError: Error, Hashable, Sendable, CustomStringConvertible
         TransportError(.io(underlying))
     }
 
+    /// What failed and what to check; never contains credentials.
     public var description: String {
         switch code {
         case .connectionRefused:

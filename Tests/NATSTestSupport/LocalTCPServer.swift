@@ -19,6 +19,8 @@ public final class LocalTCPServer: Sendable {
         case closeImmediately
         /// Sends these bytes on accept, then echoes.
         case greet(String)
+        /// Sends `count` bytes on accept (byte `i` is `UInt8(truncatingIfNeeded: i)`), then reads.
+        case flood(Int)
     }
 
     private let channel: any Channel
@@ -74,6 +76,19 @@ private final class LocalServerHandler: ChannelInboundHandler {
             context.close(promise: nil)
         case .greet(let text):
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: text)), promise: nil)
+        case .flood(let count):
+            // 64 KiB is a multiple of 256, so every full chunk has the same pattern.
+            var pattern = context.channel.allocator.buffer(capacity: 64 * 1024)
+            for i in 0..<(64 * 1024) {
+                pattern.writeInteger(UInt8(truncatingIfNeeded: i))
+            }
+            var sent = 0
+            while sent < count {
+                let size = min(64 * 1024, count - sent)
+                context.write(wrapOutboundOut(pattern.getSlice(at: 0, length: size) ?? pattern), promise: nil)
+                sent += size
+            }
+            context.flush()
         case .echo, .silent:
             break
         }
@@ -84,7 +99,7 @@ private final class LocalServerHandler: ChannelInboundHandler {
         switch behavior {
         case .echo, .greet:
             context.write(data, promise: nil)
-        case .silent, .closeImmediately:
+        case .silent, .closeImmediately, .flood:
             break
         }
     }

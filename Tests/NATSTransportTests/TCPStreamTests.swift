@@ -1,5 +1,5 @@
 import NATSTestSupport
-import NATSTransport
+@testable import NATSTransport
 import NIOCore
 import Testing
 
@@ -49,6 +49,29 @@ struct TCPStreamTests {
         await server.stop()
     }
 
+    @Test func slowReaderBoundsTheQueue() async throws {
+        let limit = 64 * 1024
+        let total = 8 << 20
+        let server = try await LocalTCPServer.start(.flood(total))
+        let stream = try await dial(server, limit: limit)
+        // Bounded wait until the queue is full, i.e. the stream had to stop reading.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while stream.bufferedByteCount < limit, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(stream.bufferedByteCount >= limit)
+        // Give a broken implementation time to keep reading; a correct one stays put at
+        // the limit plus at most one read cycle (a few 64 KiB reads).
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(stream.bufferedByteCount <= limit + 512 * 1024)
+        // Draining re-arms reading; everything arrives, in order.
+        let received = try await readBytes(stream, count: total)
+        #expect(received.count == total)
+        #expect(received.enumerated().allSatisfy { $0.element == UInt8(truncatingIfNeeded: $0.offset) })
+        await stream.close()
+        await server.stop()
+    }
+
     @Test func exposesAddresses() async throws {
         let server = try await LocalTCPServer.start(.echo)
         let stream = try await dial(server)
@@ -93,6 +116,16 @@ struct TCPStreamTests {
             _ = try await TCPDialer().dial(ServerAddress(host: "127.0.0.1", port: port), timeout: .seconds(10))
         }
         #expect(clock.now - start < .seconds(5))
+    }
+
+    @Test func unknownHostFails() async throws {
+        do {
+            _ = try await TCPDialer().dial(ServerAddress(host: "nonexistent.invalid", port: 4222), timeout: .seconds(5))
+            Issue.record("dialing a .invalid host must fail")
+        } catch let error as TransportError {
+            // NXDOMAIN gives hostNotFound; a resolver that does not answer gives timeout.
+            #expect(error == .hostNotFound("nonexistent.invalid") || error == .timeout, "\(error)")
+        }
     }
 
     @Test func closeUnblocksPendingRead() async throws {
