@@ -152,3 +152,11 @@ public final class FakeServerConnection: Sendable {
 
 public struct FakeServerTimeout: Error {}
 public struct FakeServerUnexpected: Error {}
+
+/// Free loopback ports for tests (e.g. a port nothing listens on).
+public enum LocalPorts {
+    /// A port that was free on 127.0.0.1 a moment ago.
+    public static func freePort() throws -> Int {
+        try FreePorts.allocate(1)[0]
+    }
+}
