@@ -14,7 +14,7 @@ let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "swift-nats",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "NATSWire", targets: ["NATSWire"]),
         .library(name: "NATSAuth", targets: ["NATSAuth"]),

