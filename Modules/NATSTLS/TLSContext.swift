@@ -222,6 +222,9 @@ private func applyCertificateAndKey(_ ctx: OpaquePointer, certificate: TLSCertif
             throw TLSError(.invalidCertificate, "OpenSSL refused an intermediate certificate", reason: OpenSSL.drainErrors())
         }
     }
+    guard X509_check_private_key(leaf, loaded.key) == 1 else {
+        throw TLSError(.invalidKey, "the private key \(key) does not match the certificate", reason: OpenSSL.drainErrors())
+    }
     guard SSL_CTX_use_PrivateKey(ctx, loaded.key) == 1 else {
         throw TLSError(.invalidKey, "OpenSSL refused the private key \(key)", reason: OpenSSL.drainErrors())
     }

@@ -140,7 +140,8 @@ final class TLSSession {
             var offset = 0
             while offset < raw.count {
                 let chunk = Int32(clamping: raw.count - offset)
-                let written = BIO_write(readBIO, raw.baseAddress! + offset, chunk)
+                guard let base = raw.baseAddress else { break }
+                let written = BIO_write(readBIO, base + offset, chunk)
                 if written <= 0 { break }  // memory BIO writes only fail when out of memory
                 offset += Int(written)
             }
@@ -214,8 +215,9 @@ final class TLSSession {
             var offset = 0
             while offset < raw.count {
                 ERR_clear_error()
+                guard let base = raw.baseAddress else { return }
                 var written = 0
-                let ok = SSL_write_ex(ssl, raw.baseAddress! + offset, raw.count - offset, &written)
+                let ok = SSL_write_ex(ssl, base + offset, raw.count - offset, &written)
                 if ok != 1 {
                     let code = SSL_get_error(ssl, ok)
                     fatal = true
@@ -235,6 +237,15 @@ final class TLSSession {
         ERR_clear_error()
         _ = SSL_shutdown(ssl)
         ERR_clear_error()
+    }
+
+    /// Queues a TLS 1.3 KeyUpdate that asks the peer to update its keys too (tests use it
+    /// to make the peer's `read()` produce ciphertext). Returns false if OpenSSL refused.
+    func requestKeyUpdate() -> Bool {
+        ERR_clear_error()
+        let ok = SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1
+        ERR_clear_error()
+        return ok
     }
 
     // MARK: - Connection facts

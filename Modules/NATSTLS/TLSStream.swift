@@ -36,7 +36,7 @@ public final class TLSStream: ByteStream {
     private static let writeSliceSize = 256 * 1024
     /// Largest buffer one `read()` returns.
     private static let maximumReadSize = 256 * 1024
-    private static let minimumReadSize = 16 * 1024 + 256
+    private static let minimumReadSize = 256
 
     private init(underlying: any ByteStream, session: consuming sending TLSSession) {
         self.underlying = underlying
@@ -213,6 +213,7 @@ public final class TLSStream: ByteStream {
                 } else {
                     let hint = state.session.bufferedInputHint
                     guard hint > 0 else { return (.needInput, false) }
+                    // Plaintext never exceeds the ciphertext buffered, so `hint` bytes suffice.
                     let size = min(max(hint, Self.minimumReadSize), Self.maximumReadSize)
                     buffer = ByteBufferAllocator().buffer(capacity: size)
                 }
@@ -293,6 +294,13 @@ public final class TLSStream: ByteStream {
         // when the stream below closes); do not wait for it.
         try? await flush(waitForOthers: false)
         await underlying.close()
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate requesting one back (for tests of post-handshake messages).
+    func requestKeyUpdate() async throws {
+        let ok = state.withLock { $0.session.requestKeyUpdate() }
+        guard ok else { throw TLSError(.other, "KeyUpdate refused (TLS 1.3 only)") }
+        try await flush(waitForOthers: true)
     }
 
     /// Closes after a failed handshake: sends nothing more, closes the stream below.
