@@ -7,8 +7,10 @@ public struct TLSVersion: Hashable, Sendable, Comparable, CustomStringConvertibl
     /// TLS 1.3 (RFC 8446).
     public static let v1_3 = TLSVersion(rawValue: 0x0304)
 
+    /// Orders versions from oldest to newest.
     public static func < (lhs: TLSVersion, rhs: TLSVersion) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// A readable summary.
     public var description: String { self == .v1_2 ? "TLSv1.2" : "TLSv1.3" }
 }
 
@@ -31,6 +33,7 @@ public struct TLSCertificateSource: Sendable, Hashable, CustomStringConvertible 
     /// One DER-encoded certificate.
     public static func der(_ bytes: [UInt8]) -> TLSCertificateSource { .init(storage: .der(bytes)) }
 
+    /// A readable summary.
     public var description: String {
         switch storage {
         case .file(let path): "file(\(path))"
@@ -77,6 +80,7 @@ public struct TLSKeySource: Sendable, CustomStringConvertible, CustomDebugString
         .init(storage: .pkcs12(bytes, password: password))
     }
 
+    /// A readable summary.
     public var description: String {
         switch storage {
         case .file(let path, _): "TLSKeySource.file(\(path))"
@@ -87,8 +91,10 @@ public struct TLSKeySource: Sendable, CustomStringConvertible, CustomDebugString
         }
     }
 
+    /// Same as `description`.
     public var debugDescription: String { description }
 
+    /// A mirror that shows no secrets.
     public var customMirror: Mirror { Mirror(self, children: ["source": description]) }
 }
 
@@ -105,6 +111,7 @@ public struct CertificateVerification: Hashable, Sendable, CustomStringConvertib
     /// No verification at all. Encrypts but does not authenticate the server: testing only.
     public static let none = CertificateVerification(mode: .none)
 
+    /// A readable summary.
     public var description: String {
         switch mode {
         case .full: "fullVerification"
@@ -125,6 +132,7 @@ public struct TLSCryptoProvider: Hashable, Sendable, CustomStringConvertible {
     /// when it is not installed and configured.
     public static let fips = TLSCryptoProvider(kind: .fips)
 
+    /// A readable summary.
     public var description: String { kind == .fips ? "fips" : "default" }
 }
 

@@ -63,6 +63,7 @@ public struct TLSError: Error, CustomStringConvertible, CustomDebugStringConvert
         /// Any other TLS failure; see the description.
         public static let other = Kind(.other)
 
+        /// A readable summary.
         public var description: String {
             switch code {
             case .unknownCA: "unknownCA"
@@ -101,6 +102,7 @@ public struct TLSError: Error, CustomStringConvertible, CustomDebugStringConvert
         self.underlyingError = underlying
     }
 
+    /// A readable summary.
     public var description: String {
         var text = "TLS error (\(kind)): \(message)"
         if let reason { text += " [OpenSSL: \(reason)]" }
@@ -108,5 +110,6 @@ public struct TLSError: Error, CustomStringConvertible, CustomDebugStringConvert
         return text
     }
 
+    /// Same as `description`.
     public var debugDescription: String { description }
 }

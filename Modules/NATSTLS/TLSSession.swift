@@ -335,6 +335,12 @@ final class TLSSession {
                 "the \(peer) and this side have no TLS version in common; check minimumVersion and maximumVersion",
                 reason: reasons
             )
+        case SSL_R_WRONG_VERSION_NUMBER?, SSL_R_PACKET_LENGTH_TOO_LONG?, SSL_R_RECORD_LENGTH_MISMATCH?:
+            return TLSError(
+                .other,
+                "the \(peer) did not answer with TLS; check that it expects TLS on this connection (for NATS: tls:// versus handshake_first)",
+                reason: reasons
+            )
         default:
             return TLSError(.other, "TLS \(operation) failed", reason: reasons)
         }
