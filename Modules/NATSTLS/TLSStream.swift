@@ -165,7 +165,11 @@ public final class TLSStream: ByteStream {
     private func handshakeLoop() async throws(TLSError) {
         while true {
             let step = state.withLock { $0.session.handshake() }
-            try await flush(waitForOthers: true)
+            if case .failed = step {
+                try? await flush(waitForOthers: true)  // the alert, best effort; report the TLS error
+            } else {
+                try await flush(waitForOthers: true)
+            }
             switch step {
             case .complete:
                 let connectionInfo = state.withLock { $0.session.connectionInfo }
@@ -206,17 +210,17 @@ public final class TLSStream: ByteStream {
             let (outcome, mustFlush): (Outcome, Bool) = state.withLock { state in
                 if let failure = state.failure { return (.failed(failure), false) }
                 if state.peerClosed || state.closedLocally { return (.end, false) }
+                let hint = state.session.bufferedInputHint
+                guard hint > 0 else { return (.needInput, false) }
+                // Plaintext never exceeds the ciphertext buffered, so `hint` bytes suffice.
+                let size = min(max(hint, Self.minimumReadSize), Self.maximumReadSize)
                 var buffer: ByteBuffer
-                if let spare = state.spareReadBuffer {
+                if let spare = state.spareReadBuffer, spare.capacity >= size {
                     buffer = spare
-                    state.spareReadBuffer = nil
                 } else {
-                    let hint = state.session.bufferedInputHint
-                    guard hint > 0 else { return (.needInput, false) }
-                    // Plaintext never exceeds the ciphertext buffered, so `hint` bytes suffice.
-                    let size = min(max(hint, Self.minimumReadSize), Self.maximumReadSize)
                     buffer = ByteBufferAllocator().buffer(capacity: size)
                 }
+                state.spareReadBuffer = nil
                 let result = state.session.read(into: &buffer)
                 let mustFlush = state.session.hasCiphertext
                 switch result {
@@ -249,6 +253,8 @@ public final class TLSStream: ByteStream {
             let chunk: ByteBuffer?
             do {
                 chunk = try await underlying.read()
+            } catch is CancellationError {
+                throw CancellationError()  // the caller gave up; the connection is still usable
             } catch {
                 if state.withLock({ $0.closedLocally }) { return nil }
                 throw recordFailure(TLSError(.transport, "reading from the connection failed", underlying: error))
