@@ -228,12 +228,12 @@ final class SocketStream: ByteStream {
 
     func read() async throws -> ByteBuffer? {
         let fd = self.fd
-        return try await withCheckedThrowingContinuation { continuation in
+        let received: [UInt8]? = try await withCheckedThrowingContinuation { continuation in
             readQueue.async {
                 var bytes = [UInt8](repeating: 0, count: 64 * 1024)
                 let count = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if count > 0 {
-                    continuation.resume(returning: ByteBuffer(bytes: bytes[0..<count]))
+                    continuation.resume(returning: Array(bytes[0..<count]))
                 } else if count == 0 {
                     continuation.resume(returning: nil)
                 } else {
@@ -241,6 +241,7 @@ final class SocketStream: ByteStream {
                 }
             }
         }
+        return received.map { ByteBuffer(bytes: $0) }
     }
 
     func write(_ bytes: ByteBuffer) async throws {

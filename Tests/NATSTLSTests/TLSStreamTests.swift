@@ -157,7 +157,7 @@ struct TLSStreamTests {
             _ = try await TLSStream.connect(over: a, context: context, serverHostname: "localhost", timeout: .milliseconds(200))
         }
         #expect(error?.kind == .handshakeTimeout)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(ContinuousClock.now - start < .seconds(20))  // generous: CI machines are busy
         // The client closed the connection: the silent peer sees the ClientHello, then the end.
         #expect(try await silentPeer.read() != nil)
         #expect(try await silentPeer.read() == nil)
