@@ -1,4 +1,5 @@
 import Logging
+import NATSTLS
 import NATSTransport
 import NATSWire
 import NIOCore
@@ -26,13 +27,28 @@ final class Connection: Sendable {
 
     // MARK: - Lifecycle
 
+    /// The name a server's certificate is checked against. A server discovered by IP address
+    /// is checked against the host name the user gave, as nats.go does.
+    func verifyHost(for url: ServerURL) -> String {
+        guard Self.isIPLiteral(url.host) else { return url.host }
+        let given = state.withLock { s in s.pool.entries.first { $0.explicit && !Self.isIPLiteral($0.url.host) }?.url.host }
+        let explicit = state.withLock { s in s.pool.entries.contains { $0.explicit && ServerPool.key($0.url) == ServerPool.key(url) } }
+        return explicit ? url.host : (given ?? url.host)
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        if host.contains(":") { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     /// First connect: tries the pool once (or keeps trying with retryOnFailedConnect).
     func start() async throws(NATSError) {
         var lastError: NATSError?
         let servers = state.withLock { $0.pool.urls }
         for url in servers {
             do {
-                let established = try await connector.establish(url, options: options, logger: logger)
+                let established = try await connector.establish(url, verifyHost: verifyHost(for: url), options: options, logger: logger)
                 activate(established, url: url, isReconnect: false)
                 startKeepalive()
                 return
@@ -61,6 +77,7 @@ final class Connection: Sendable {
             s.phase = .connected
             s.stream = established.stream
             s.info = established.info
+            s.tls = established.tls
             s.currentServer = url
             s.pingsOutstanding = 0
             s.inboundSinceTick = false
@@ -169,7 +186,7 @@ final class Connection: Sendable {
             events.emit(.reconnecting(attempt: attempt))
             state.withLock { $0.pool.recordAttempt(entry.url, at: .now) }
             do {
-                let established = try await connector.establish(entry.url, options: options, logger: logger)
+                let established = try await connector.establish(entry.url, verifyHost: verifyHost(for: entry.url), options: options, logger: logger)
                 let proceed = state.withLock { $0.phase == .reconnecting }
                 guard proceed else {
                     await established.stream.close()
@@ -489,6 +506,7 @@ struct ConnectionState: Sendable {
     var stream: (any ByteStream)?
     var staleStreams: [(any ByteStream)?] = []
     var info: ServerInfo?
+    var tls: TLSConnectionInfo?
     var currentServer: ServerURL?
     var pool: ServerPool
     var outbound = ByteBuffer()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NATSAuth
+import NATSTLS
 import NATSTransport
 import NATSWire
 import NIOCore
@@ -10,6 +11,8 @@ import Synchronization
 struct Established: Sendable {
     let stream: any ByteStream
     let info: ServerInfo
+    /// The negotiated TLS state, when TLS is in use (NATS-level or `wss://`).
+    let tls: TLSConnectionInfo?
     /// The parser, with any bytes that arrived after the handshake's PONG.
     let parser: ServerOpParser
 }
@@ -21,7 +24,7 @@ struct Connector: Sendable {
     }
 
     /// One connection attempt to `url`, bounded by the options' connection timeout.
-    func establish(_ url: ServerURL, options: ConnectOptions, logger: Logger) async throws(NATSError) -> Established {
+    func establish(_ url: ServerURL, verifyHost: String, options: ConnectOptions, logger: Logger) async throws(NATSError) -> Established {
         let guardian = StreamGuardian()
         let timeout = options.connectionTimeout
         let timer = Task {
@@ -30,7 +33,7 @@ struct Connector: Sendable {
         }
         defer { timer.cancel() }
         do {
-            return try await handshake(url, options: options, logger: logger, guardian: guardian)
+            return try await handshake(url, verifyHost: verifyHost, options: options, logger: logger, guardian: guardian)
         } catch {
             await guardian.closeCurrent()
             if guardian.expired {
@@ -40,9 +43,9 @@ struct Connector: Sendable {
         }
     }
 
-    private func handshake(_ url: ServerURL, options: ConnectOptions, logger: Logger, guardian: StreamGuardian) async throws(NATSError) -> Established {
-        let start = ContinuousClock.now
+    private func handshake(_ url: ServerURL, verifyHost: String, options: ConnectOptions, logger: Logger, guardian: StreamGuardian) async throws(NATSError) -> Established {
         var stream: any ByteStream
+        var tlsStream: TLSStream?
         do {
             stream = try await options.dialer.dial(url.address, timeout: options.connectionTimeout)
         } catch let error as TransportError {
@@ -51,7 +54,6 @@ struct Connector: Sendable {
             throw NATSError(.connection, "cannot connect to \(url): \(error)", underlying: error)
         }
         try guardian.track(stream)
-        _ = start
 
         var requirements = HandshakeStateMachine.Requirements()
         requirements.tlsRequiredByOptions = options.tls.isRequired
@@ -60,10 +62,18 @@ struct Connector: Sendable {
         requirements.tlsFirst = options.tls.handshakeFirst && !url.isWebSocket
 
         if url.isWebSocket {
-            stream = try await TransportUpgrades.webSocket(over: stream, url: url, options: options)
+            if url.requiresTLS {
+                let secured = try await TransportUpgrades.tls(over: stream, url: url, verifyHost: verifyHost, options: options)
+                tlsStream = secured
+                stream = secured
+                try guardian.track(stream)
+            }
+            stream = try await TransportUpgrades.webSocket(over: stream, url: url, verifyHost: verifyHost, options: options)
             try guardian.track(stream)
         } else if requirements.tlsFirst {
-            stream = try await TransportUpgrades.tls(over: stream, url: url, options: options)
+            let secured = try await TransportUpgrades.tls(over: stream, url: url, verifyHost: verifyHost, options: options)
+            tlsStream = secured
+            stream = secured
             try guardian.track(stream)
         }
 
@@ -96,12 +106,14 @@ struct Connector: Sendable {
                     guard parser.bufferedBytes == 0 else {
                         throw NATSError(.protocol, "the server sent data before the TLS handshake")
                     }
-                    stream = try await TransportUpgrades.tls(over: stream, url: url, options: options)
+                    let secured = try await TransportUpgrades.tls(over: stream, url: url, verifyHost: verifyHost, options: options)
+                    tlsStream = secured
+                    stream = secured
                     try guardian.track(stream)
                     action = machine.tlsEstablished()
                     continue
                 case .authenticate(let info):
-                    connect = try await ConnectBuilder.build(info: info, url: url, options: options, tlsInUse: requirements.tlsFirst || requirements.tlsRequiredByOptions || requirements.tlsRequiredByURL || info.tlsRequired)
+                    connect = try await ConnectBuilder.build(info: info, url: url, options: options, tlsInUse: tlsStream != nil && !url.isWebSocket)
                     action = machine.connectReady()
                     continue
                 case .sendConnectAndPing:
@@ -113,7 +125,7 @@ struct Connector: Sendable {
                     continue
                 case .connected(let info):
                     try guardian.release()
-                    return Established(stream: stream, info: info, parser: parser)
+                    return Established(stream: stream, info: info, tls: tlsStream?.connectionInfo, parser: parser)
                 case .fail(let failure):
                     switch failure {
                     case .secureConnectionRequired:
@@ -148,6 +160,8 @@ struct Connector: Sendable {
                 chunk = try await stream.read()
             } catch let e as NATSError {
                 throw e
+            } catch let e as TLSError {
+                throw NATSError(.tls, "TLS failed during the handshake: \(e)", underlying: e)
             } catch {
                 throw NATSError(.connection, "read failed during the handshake: \(error)", underlying: error)
             }
@@ -161,6 +175,15 @@ struct Connector: Sendable {
     static func write(_ stream: any ByteStream, _ bytes: ByteBuffer) async throws(NATSError) {
         do {
             try await stream.write(bytes)
+        } catch let e as TLSError {
+            // In TLS 1.3 a server that rejects our certificate closes after the handshake; its
+            // alert, the real reason, is waiting to be read.
+            do {
+                _ = try await stream.read()
+            } catch let alert as TLSError {
+                throw NATSError(.tls, "the server ended the TLS session: \(alert)", underlying: alert)
+            } catch {}
+            throw NATSError(.tls, "TLS failed during the handshake: \(e)", underlying: e)
         } catch {
             throw NATSError(.connection, "write failed during the handshake: \(error)", underlying: error)
         }

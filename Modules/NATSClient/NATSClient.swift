@@ -1,5 +1,6 @@
 @_exported public import NATSAuth
 @_exported public import NATSWire
+@_exported public import NATSTLS
 public import NIOCore
 import NATSTransport
 import Synchronization
@@ -84,6 +85,9 @@ public final class NATSClient: Sendable {
 
     /// The URL of the server in use (credentials hidden in its description).
     public var connectedServer: String? { connection.state.withLock { $0.currentServer?.description } }
+
+    /// The negotiated TLS state (version, cipher, peer certificate subject), when TLS is in use.
+    public var tlsInfo: TLSConnectionInfo? { connection.state.withLock { $0.tls } }
 
     /// Traffic counters.
     public var statistics: NATSStatistics { connection.state.withLock { $0.stats } }
