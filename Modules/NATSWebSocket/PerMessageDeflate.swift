@@ -144,6 +144,9 @@ public enum PerMessageDeflate {
         /// allows, instead of a 9-bit window it could not inflate.
         static func canCompress(windowBits: Int) -> Bool { windowBits >= 9 }
 
+        /// zlib counts input in 32-bit units; larger messages are sent uncompressed.
+        static let maxInput = 1 << 30
+
         init(windowBits: Int, noContextTakeover: Bool) throws(WebSocketError) {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
@@ -166,19 +169,23 @@ public enum PerMessageDeflate {
         /// Appends the compressed form of `message` to `output`, without the sync-flush
         /// tail (RFC 7692 §7.2.1).
         func compress(_ message: ByteBuffer, into output: inout ByteBuffer) throws(WebSocketError) {
+            guard message.readableBytes <= Self.maxInput else {
+                throw .compressionFailed("a message over \(Self.maxInput) bytes cannot be compressed")
+            }
             let start = output.writerIndex
             let result: Int32 = message.withUnsafeReadableBytes { input in
                 stream.pointee.next_in = UnsafeMutablePointer(
                     mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-                stream.pointee.avail_in = UInt32(input.count)
+                stream.pointee.avail_in = UInt32(truncatingIfNeeded: input.count)  // caller caps the size
                 var room = Int(deflateBound(stream, UInt(input.count))) + 16
                 var rc = Z_OK
                 repeat {
                     output.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
                         stream.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                        stream.pointee.avail_out = UInt32(out.count)
+                        let offered = min(out.count, Int(UInt32.max))
+                        stream.pointee.avail_out = UInt32(offered)
                         rc = deflate(stream, Z_SYNC_FLUSH)
-                        return out.count - Int(stream.pointee.avail_out)
+                        return offered - Int(stream.pointee.avail_out)
                     }
                     room = 4096
                 } while rc == Z_OK && stream.pointee.avail_out == 0
@@ -233,6 +240,8 @@ public enum PerMessageDeflate {
             maxSize: Int,
             allocator: ByteBufferAllocator = ByteBufferAllocator()
         ) throws(WebSocketError) -> ByteBuffer {
+            let maxSize = min(maxSize, Int(UInt32.max) - 1)
+            guard message.readableBytes <= Int(UInt32.max) else { throw .messageTooLarge(limit: maxSize) }
             var output = allocator.buffer(capacity: min(maxSize + 1, max(256, message.readableBytes * 4)))
             do {
                 try message.withUnsafeReadableBytes { input throws(WebSocketError) in

@@ -35,6 +35,7 @@ public struct WebSocketCloseCode: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The code and, for registered codes, its meaning, e.g. `1002 (protocol error)`.
     public var description: String {
         let name: String? =
             switch rawValue {
@@ -118,6 +119,7 @@ public struct WebSocketError: Error, Sendable, CustomStringConvertible {
         /// The WebSocket connection is closed; nothing more can be written.
         public static let connectionClosed = Code(.connectionClosed)
 
+        /// The kind's name, e.g. `unexpectedStatus`.
         public var description: String { "\(base)" }
     }
 
@@ -136,6 +138,7 @@ public struct WebSocketError: Error, Sendable, CustomStringConvertible {
         self.statusLine = statusLine
     }
 
+    /// What went wrong and what to do; never contains credentials.
     public var description: String {
         var text = "WebSocketError.\(code): \(detail)"
         if let statusLine { text += " (server status line: \"\(statusLine)\")" }

@@ -357,7 +357,9 @@ private struct WriteState {
     mutating func encodeMessage(_ payload: ByteBuffer) throws(WebSocketError) -> ByteBuffer {
         guard !closeSent else { throw .connectionClosed }
         var compressed = false
-        if let compressor, payload.readableBytes >= threshold {
+        if let compressor, payload.readableBytes >= threshold,
+            payload.readableBytes <= PerMessageDeflate.Compressor.maxInput
+        {
             scratch.clear()
             try compressor.compress(payload, into: &scratch)
             compressed = true
@@ -368,7 +370,7 @@ private struct WriteState {
     }
 
     private mutating func encodeFrames(_ body: ByteBuffer, compressed: Bool) -> ByteBuffer {
-        let frameCount = max(1, (body.readableBytes + maxFrameSize - 1) / maxFrameSize)
+        let frameCount = max(1, body.readableBytes / maxFrameSize + 1)
         var output = allocator.buffer(capacity: body.readableBytes + frameCount * 14)
         FrameEncoder.encodeMessage(
             opcode: .binary, payload: body, compressed: compressed, maxFrameSize: maxFrameSize, into: &output
