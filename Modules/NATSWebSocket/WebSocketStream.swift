@@ -20,8 +20,7 @@ public final class WebSocketStream: ByteStream {
     private let transport: any ByteStream
     private let parameters: PerMessageDeflate.Parameters?
     private let closeTimeout: Duration
-    /// Serializes whole encoded messages/control frames onto the transport.
-    private let writeLock = AsyncLock()
+    /// Outbound state, including the writer lock that keeps frames from interleaving.
     private let writeState: Mutex<WriteState>
     private let readState: Mutex<ReadState>
     private let life = Mutex(Life())
@@ -139,10 +138,17 @@ public final class WebSocketStream: ByteStream {
     public func write(_ bytes: ByteBuffer) async throws {
         guard life.withLock({ $0.phase == .open }) else { throw WebSocketError.connectionClosed }
         guard bytes.readableBytes > 0 else { return }
-        await writeLock.lock()
-        defer { writeLock.unlock() }
-        let frames = try writeState.withLock { state throws(WebSocketError) in try state.encodeMessage(bytes) }
-        try await transport.write(frames)
+        await acquireWriter()
+        let outcome: Result<Void, any Error>
+        do {
+            let frames = try writeState.withLock { state throws(WebSocketError) in try state.encodeMessage(bytes) }
+            try await transport.write(frames)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await releaseWriter()
+        try outcome.get()
     }
 
     /// Runs the close handshake: sends close 1000, waits up to
@@ -216,7 +222,7 @@ public final class WebSocketStream: ByteStream {
                 if draining || payload.readableBytes == 0 { continue }
                 return payload
             case .ping(let payload):
-                try? await sendControl(.pong, payload: payload)
+                await sendPong(payload)
             case .pong:
                 continue
             case .close(let code, let reason):
@@ -251,13 +257,89 @@ public final class WebSocketStream: ByteStream {
     }
 
     // MARK: - Writing
+    //
+    // One writer at a time owns the transport's write side (`WriteState.locked`); others
+    // wait in FIFO order. A pong never waits: if the writer is busy, the pong is queued in
+    // `WriteState.pending` and the current writer sends it before giving up the lock.
+    // Frames are encoded in order under the mutex and queued pongs always precede frames
+    // encoded later, so nothing follows our close frame. The mutex is never held across
+    // an `await`.
 
-    /// Writes one control frame unless our close frame has gone out already.
+    private func acquireWriter() async {
+        let acquired = writeState.withLock { state in
+            if state.locked { return false }
+            state.locked = true
+            return true
+        }
+        if acquired { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let acquiredNow = writeState.withLock { state in
+                if !state.locked {
+                    state.locked = true
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if acquiredNow { continuation.resume() }
+        }
+    }
+
+    /// Sends pongs queued while we held the lock, then hands the lock to the next writer.
+    private func releaseWriter() async {
+        enum Next {
+            case flush(ByteBuffer)
+            case handOff(CheckedContinuation<Void, Never>?)
+        }
+        while true {
+            let next: Next = writeState.withLock { state in
+                if let pending = state.takePending() { return .flush(pending) }
+                if let waiter = state.waiters.popFirst() { return .handOff(waiter) }
+                state.locked = false
+                return .handOff(nil)
+            }
+            switch next {
+            case .flush(let bytes):
+                // A failed write surfaces on the next read or write.
+                try? await transport.write(bytes)
+            case .handOff(let waiter):
+                waiter?.resume()
+                return
+            }
+        }
+    }
+
+    /// Writes one control frame (waiting for the writer lock) unless our close frame has
+    /// gone out already.
     private func sendControl(_ opcode: WebSocketOpcode, payload: ByteBuffer) async throws {
-        await writeLock.lock()
-        defer { writeLock.unlock() }
-        guard let frame = writeState.withLock({ $0.encodeControl(opcode, payload: payload) }) else { return }
-        try await transport.write(frame)
+        await acquireWriter()
+        let outcome: Result<Void, any Error>
+        do {
+            if let frame = writeState.withLock({ $0.encodeControl(opcode, payload: payload) }) {
+                try await transport.write(frame)
+            }
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        await releaseWriter()
+        try outcome.get()
+    }
+
+    /// Answers a ping (RFC 6455 §5.5.2) without waiting for a busy writer.
+    private func sendPong(_ payload: ByteBuffer) async {
+        let frame: ByteBuffer? = writeState.withLock { state in
+            if state.locked {
+                state.queuePong(payload)
+                return nil
+            }
+            guard let frame = state.encodeControl(.pong, payload: payload) else { return nil }
+            state.locked = true
+            return frame
+        }
+        guard let frame else { return }
+        try? await transport.write(frame)
+        await releaseWriter()
     }
 
     // MARK: - Close signal
@@ -332,8 +414,14 @@ private struct Life {
     var closeWaiter: CheckedContinuation<Void, Never>?
 }
 
-/// Outbound state, touched only while holding the write lock. Guarded by its mutex.
+/// Outbound state and the writer lock. Guarded by its mutex.
 private struct WriteState {
+    /// A writer owns the transport's write side.
+    var locked = false
+    /// Writers waiting for `locked`, in arrival order.
+    var waiters = CircularBuffer<CheckedContinuation<Void, Never>>()
+    /// Pongs encoded while another writer held the lock; sent before anything newer.
+    var pending = ByteBuffer()
     var generator: any RandomNumberGenerator
     var compressor: PerMessageDeflate.Compressor?
     let threshold: Int
@@ -371,24 +459,47 @@ private struct WriteState {
 
     private mutating func encodeFrames(_ body: ByteBuffer, compressed: Bool) -> ByteBuffer {
         let frameCount = max(1, body.readableBytes / maxFrameSize + 1)
-        var output = allocator.buffer(capacity: body.readableBytes + frameCount * 14)
+        var output = allocator.buffer(capacity: pending.readableBytes + body.readableBytes + frameCount * 14)
+        output.writeBuffer(&pending)
         FrameEncoder.encodeMessage(
             opcode: .binary, payload: body, compressed: compressed, maxFrameSize: maxFrameSize, into: &output
         ) { nextKey() }
         return output
     }
 
-    /// A masked control frame, or nil once our close frame was sent (RFC 6455 §5.5.1).
+    /// Queued pongs, if any; leaves `pending` empty.
+    mutating func takePending() -> ByteBuffer? {
+        guard pending.readableBytes > 0 else { return nil }
+        defer { pending = ByteBuffer() }
+        return pending
+    }
+
+    /// Encodes a pong into `pending` for the current writer to send.
+    mutating func queuePong(_ payload: ByteBuffer) {
+        guard !closeSent else { return }
+        var output = pending
+        pending = ByteBuffer()  // keep `output` uniquely referenced while appending
+        appendControl(.pong, payload: payload, to: &output)
+        pending = output
+    }
+
+    /// Queued pongs followed by a masked control frame, or nil once our close frame was
+    /// sent (RFC 6455 §5.5.1).
     mutating func encodeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer) -> ByteBuffer? {
         guard !closeSent else { return nil }
+        var output = allocator.buffer(capacity: pending.readableBytes + 6 + payload.readableBytes)
+        output.writeBuffer(&pending)
+        appendControl(opcode, payload: payload, to: &output)
+        return output
+    }
+
+    private mutating func appendControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, to output: inout ByteBuffer) {
         if opcode == .close { closeSent = true }
-        var output = allocator.buffer(capacity: 6 + payload.readableBytes)
         var body = payload
         if body.readableBytes > FrameParser.maxControlPayload {
             body = body.getSlice(at: body.readerIndex, length: FrameParser.maxControlPayload) ?? ByteBuffer()
         }
         FrameEncoder.encode(opcode: opcode, payload: body, maskingKey: nextKey(), into: &output)
-        return output
     }
 }
 
