@@ -1,6 +1,7 @@
 import NATSTestSupport
 import NATSTransport
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import NATSWebSocket
@@ -318,5 +319,90 @@ struct WebSocketStreamTests {
         let error = await #expect(throws: WebSocketError.self) { try await Self.connect(client) }
         #expect(error?.code == .closedDuringHandshake)
         try await script
+    }
+}
+
+/// A stream whose writes can be held at a gate, to simulate a writer stuck in the transport.
+final class GatedStream: ByteStream {
+    private struct State {
+        var armed = false
+        var held: CheckedContinuation<Void, Never>?
+        var entered: CheckedContinuation<Void, Never>?
+        var hasEntered = false
+    }
+
+    private let inner: InMemoryByteStream
+    private let state = Mutex(State())
+
+    init(_ inner: InMemoryByteStream) { self.inner = inner }
+
+    func arm() { state.withLock { $0.armed = true } }
+
+    /// Returns once a write is held at the gate.
+    func waitUntilHeld() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                if state.hasEntered { return true }
+                state.entered = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let held = state.withLock { state in
+            state.armed = false
+            defer { state.held = nil }
+            return state.held
+        }
+        held?.resume()
+    }
+
+    func read() async throws -> ByteBuffer? { try await inner.read() }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (pass, entered) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                guard state.armed else { return (true, nil) }
+                state.held = continuation
+                state.hasEntered = true
+                defer { state.entered = nil }
+                return (false, state.entered)
+            }
+            entered?.resume()
+            if pass { continuation.resume() }
+        }
+        try await inner.write(bytes)
+    }
+
+    func close() async { await inner.close() }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct PongWhileWriterBusyTests {
+    @Test func readerKeepsReadingWhileWriterIsBlocked() async throws {
+        let (client, serverSide) = InMemoryByteStream.pair()
+        let gated = GatedStream(client)
+        async let accepted = WebSocketStreamTests.acceptedServer(serverSide)
+        let ws = try await WebSocketStream.connect(
+            over: gated, host: "localhost", port: 8080, secure: false, configuration: .init(),
+            timeout: .seconds(20), generator: SeededGenerator(seed: 3))
+        var server = try await accepted
+
+        gated.arm()
+        let writer = Task { try await ws.write(ByteBuffer(string: "blocked")) }
+        await gated.waitUntilHeld()
+        try await server.send(.ping, [7])
+        try await server.send(.binary, [42])
+        // The reader answered the ping without waiting for the stuck writer.
+        #expect(try await ws.read()?.bytes == [42])
+        gated.release()
+        try await writer.value
+
+        let data = try #require(try await server.readFrame())
+        #expect(data.opcode == .binary && data.payload.bytes == Array("blocked".utf8))
+        let pong = try #require(try await server.readFrame())
+        #expect(pong.opcode == .pong && pong.payload.bytes == [7])
     }
 }
