@@ -165,24 +165,25 @@ public final class WebSocketStream: ByteStream {
         }
         if case .alreadyClosing = mode { return }
 
+        // The timer bounds everything below, including a write stuck in the transport:
+        // closing the transport makes pending reads and writes finish.
+        let timeout = closeTimeout
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            if Task.isCancelled { return }
+            self.fireCloseSignal()
+            await self.transport.close()
+        }
         var body = ByteBuffer()
         body.writeInteger(WebSocketCloseCode.normalClosure.rawValue)
-        let sent = (try? await sendControl(.close, payload: body)) != nil
-        if sent {
-            let timeout = closeTimeout
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if Task.isCancelled { return }
-                self.fireCloseSignal()
-                await self.transport.close()
-            }
+        if (try? await sendControl(.close, payload: body)) != nil {
             switch mode {
             case .drain: _ = try? await receive(draining: true)
             case .awaitReader: await waitForCloseSignal()
             case .alreadyClosing: break
             }
-            timer.cancel()
         }
+        timer.cancel()
         life.withLock { life in
             life.phase = .closed
             if case .drain = mode { life.readerActive = false }

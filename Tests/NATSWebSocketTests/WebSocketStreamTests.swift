@@ -376,7 +376,11 @@ final class GatedStream: ByteStream {
         try await inner.write(bytes)
     }
 
-    func close() async { await inner.close() }
+    /// Like a real transport, closing makes a pending write finish.
+    func close() async {
+        await inner.close()
+        release()
+    }
 }
 
 @Suite(.timeLimit(.minutes(1)))
@@ -404,5 +408,22 @@ struct PongWhileWriterBusyTests {
         #expect(data.opcode == .binary && data.payload.bytes == Array("blocked".utf8))
         let pong = try #require(try await server.readFrame())
         #expect(pong.opcode == .pong && pong.payload.bytes == [7])
+    }
+
+    @Test func closeIsBoundedWhileWriterIsStuck() async throws {
+        let (client, serverSide) = InMemoryByteStream.pair()
+        let gated = GatedStream(client)
+        async let accepted = WebSocketStreamTests.acceptedServer(serverSide)
+        let ws = try await WebSocketStream.connect(
+            over: gated, host: "localhost", port: 8080, secure: false,
+            configuration: WebSocketConfiguration(closeTimeout: .milliseconds(100)),
+            timeout: .seconds(20), generator: SeededGenerator(seed: 4))
+        _ = try await accepted
+        gated.arm()
+        let writer = Task { try await ws.write(ByteBuffer(string: "stuck")) }
+        await gated.waitUntilHeld()
+        await ws.close()
+        await #expect(throws: (any Error).self) { try await writer.value }
+        #expect(try await ws.read() == nil)
     }
 }
