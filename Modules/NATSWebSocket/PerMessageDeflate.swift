@@ -12,7 +12,9 @@ public enum PerMessageDeflate {
         /// Ask the server to reset its context after each message (`server_no_context_takeover`).
         public var serverNoContextTakeover: Bool
         /// The largest LZ77 window (8...15) our compressor may use; 15 offers the parameter
-        /// without a value, letting the server choose.
+        /// without a value, letting the server choose. zlib cannot deflate raw data with an
+        /// 8-bit window, so when 8 applies (ours or the server's choice) outgoing messages
+        /// are sent uncompressed, which RFC 7692 allows; inflating is unaffected.
         public var clientMaxWindowBits: Int
         /// The largest window (8...15) we ask the server to use; 15 sends no limit.
         public var serverMaxWindowBits: Int
