@@ -193,6 +193,41 @@ struct WebSocketStreamTests {
         #expect(try await ws.read()?.bytes == Array("plain".utf8))
     }
 
+    @Test func compressedWriteSplitIntoFramesWithRSV1OnFirstOnly() async throws {
+        let (client, serverSide) = InMemoryByteStream.pair()
+        async let accepted = Self.acceptedServer(
+            serverSide, extraLines: ["Sec-WebSocket-Extensions: permessage-deflate"])
+        let ws = try await Self.connect(client, configuration: WebSocketConfiguration(compression: true, maxFrameSize: 16))
+        var server = try await accepted
+        let inflater = try PerMessageDeflate.Decompressor(noContextTakeover: false)
+        for round in 0..<3 {
+            let payload = (0..<3000).map { UInt8(truncatingIfNeeded: ($0 / 10) &* 7 &+ round) }
+            try await ws.write(buffer(payload))
+            var frames: [Frame] = []
+            repeat { frames.append(try #require(try await server.readFrame())) } while !frames.last!.fin
+            #expect(frames.count > 1)
+            #expect(frames.map(\.rsv1) == [true] + Array(repeating: false, count: frames.count - 1))
+            var joined = ByteBuffer()
+            for frame in frames { joined.writeImmutableBuffer(frame.payload) }
+            // Context takeover: each message may refer back into the previous ones.
+            #expect(try inflater.decompress(joined, maxSize: 10_000).bytes == payload)
+        }
+    }
+
+    @Test func eightBitClientWindowSendsUncompressed() async throws {
+        let (client, serverSide) = InMemoryByteStream.pair()
+        async let accepted = Self.acceptedServer(
+            serverSide, extraLines: ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=8"])
+        let ws = try await Self.connect(client, configuration: WebSocketConfiguration(compression: true))
+        #expect(ws.negotiatedCompression)
+        var server = try await accepted
+        try await ws.write(ByteBuffer(repeating: 0x61, count: 500))
+        let frame = try #require(try await server.readFrame())
+        #expect(!frame.rsv1 && frame.payload.readableBytes == 500)
+        try await server.send(rsv1: true, .binary, hex("f2 48 cd c9 c9 07 00"))
+        #expect(try await ws.read()?.bytes == Array("Hello".utf8))
+    }
+
     @Test func compressedBombFailsWith1009() async throws {
         let (client, serverSide) = InMemoryByteStream.pair()
         async let accepted = Self.acceptedServer(
