@@ -1,6 +1,7 @@
 public import Logging
 public import NATSAuth
 public import NATSTransport
+public import NATSWebSocket
 import NATSWire
 
 /// How to connect: identity, timeouts, keepalive, reconnection, limits, logging and events.
@@ -39,6 +40,9 @@ public struct ConnectOptions: Sendable {
     public var reconnect: Reconnect = Reconnect()
     /// Authentication: an `Auth` value, a credentials file or string, or a callback.
     public var auth: AuthOptions = AuthOptions()
+    /// The WebSocket handshake and framing for `ws://` and `wss://` URLs: extra headers, a
+    /// proxy path (used when the URL has none), compression, size limits.
+    public var webSocket: WebSocketConfiguration = WebSocketConfiguration()
     /// TLS at the NATS level.
     public var tls: TLSOptions = TLSOptions()
     /// Opens the byte streams; replace to use a proxy or an in-memory transport.

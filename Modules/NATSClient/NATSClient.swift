@@ -1,6 +1,7 @@
 @_exported public import NATSAuth
 @_exported public import NATSWire
 @_exported public import NATSTLS
+@_exported public import NATSWebSocket
 public import NIOCore
 import NATSTransport
 import Synchronization

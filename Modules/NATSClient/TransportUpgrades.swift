@@ -1,4 +1,5 @@
 import NATSTLS
+import NATSWebSocket
 import NATSTransport
 
 /// TLS and WebSocket layers over a dialed stream.
@@ -18,7 +19,22 @@ enum TransportUpgrades {
         }
     }
 
+    /// Runs the WebSocket opening handshake; the URL's path, when it has one, wins over the
+    /// configured path.
     static func webSocket(over stream: any ByteStream, url: ServerURL, verifyHost: String, options: ConnectOptions) async throws(NATSError) -> any ByteStream {
-        throw NATSError(.config, "WebSocket is not available in this build")
+        var configuration = options.webSocket
+        if !url.path.isEmpty && url.path != "/" { configuration.path = url.path }
+        do {
+            return try await WebSocketStream.connect(
+                over: stream, host: url.host, port: url.port, secure: url.requiresTLS,
+                configuration: configuration, timeout: options.connectionTimeout
+            )
+        } catch let error as WebSocketError {
+            throw NATSError(.connection, "WebSocket handshake with \(url) failed: \(error)", underlying: error)
+        } catch let error as TLSError {
+            throw NATSError(.tls, "TLS failed during the WebSocket handshake with \(url): \(error)", underlying: error)
+        } catch {
+            throw NATSError(.connection, "WebSocket handshake with \(url) failed: \(error)", underlying: error)
+        }
     }
 }

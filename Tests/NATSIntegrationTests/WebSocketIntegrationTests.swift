@@ -1,0 +1,77 @@
+import NATSClient
+import NATSTestSupport
+import Testing
+
+@Suite(.timeLimit(.minutes(2))) struct WebSocketIntegrationTests {
+    func exercise(_ client: NATSClient, bigSize: Int = 1024 * 1024 - 512) async throws {
+        let sub = try await client.subscribe(to: "ws.>")
+        try await client.flush()
+        try await client.publish("small", to: "ws.a")
+        let big = (0..<bigSize).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        try await client.publish(big, to: "ws.big")
+        let got = try await collect(sub, count: 2)
+        #expect(got[0].string == "small")
+        #expect(got[1].bytes == big)
+
+        let service = try await client.subscribe(to: "wsvc")
+        let responder = Task {
+            for try await m in service {
+                if let r = m.replyTo { try await client.publish(m.payload, to: r) }
+            }
+        }
+        #expect(try await client.request("echo me", to: "wsvc", timeout: .seconds(5)).string == "echo me")
+        responder.cancel()
+    }
+
+    @Test(arguments: [false, true])
+    func plainWebSocket(compression: Bool) async throws {
+        try await withNATSServer(NATSServer.Options(websocket: .init(compression: compression))) { server in
+            let url = try #require(server.websocketURL)
+            #expect(url.hasPrefix("ws://"))
+            let client = try await ConnectOptions().webSocketCompression(compression).connect(url)
+            try await exercise(client)
+            await client.close()
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func secureWebSocket(compression: Bool) async throws {
+        let certs = try TestCertificates.shared()
+        let tls = NATSServer.Options.TLSFiles(certFile: certs.serverCertificate, keyFile: certs.serverKey)
+        try await withNATSServer(NATSServer.Options(websocket: .init(tls: tls, compression: compression))) { server in
+            let port = try #require(server.websocketPort)
+            let url = "wss://localhost:\(port)"
+            let client = try await ConnectOptions().addRootCertificates(certs.caCertificate).webSocketCompression(compression).connect(url)
+            #expect(client.tlsInfo != nil)
+            try await exercise(client)
+            await client.close()
+            do {
+                _ = try await ConnectOptions().noReconnect().connect(url)
+                Issue.record("wss without the custom CA should be rejected")
+            } catch {
+                #expect((error as? NATSError)?.kind == .tls)
+                #expect(tlsKind(error) == .unknownCA)
+            }
+        }
+    }
+
+    @Test func userPasswordAndCredentialsOverWebSocket() async throws {
+        let config = """
+        authorization { users = [ { user: wsuser, password: wspass } ] }
+        """
+        try await withNATSServer(NATSServer.Options(config: config, websocket: .plain)) { server in
+            let port = try #require(server.websocketPort)
+            let client = try await NATSClient.connect("ws://wsuser:wspass@127.0.0.1:\(port)")
+            try await exercise(client, bigSize: 1000)
+            await client.close()
+            let chained = try await ConnectOptions.withUserAndPassword("wsuser", "wspass").connect("ws://127.0.0.1:\(port)")
+            await chained.close()
+            do {
+                _ = try await ConnectOptions.withUserAndPassword("wsuser", "wrong").connect("ws://127.0.0.1:\(port)")
+                Issue.record("expected authorization violation")
+            } catch {
+                #expect((error as? NATSError)?.kind == .authorizationViolation)
+            }
+        }
+    }
+}
