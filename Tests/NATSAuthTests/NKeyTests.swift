@@ -143,29 +143,29 @@ import Testing
         """
 
     @Test(arguments: ["", "a", "OMtLBaPuXCUuQwqlSpsR4Y", String(repeating: "x", count: 1000)])
-    func signaturesMatchPythonNKeys(message: String) throws {
+    func signaturesMatchPythonNKeys(message: String) async throws {
         let kp = try NKeyPair(seed: Self.vectors[1].seed)
         let bytes = Array(message.utf8)
         let sig = try kp.sign(bytes)
-        let lines = try PythonNKeys.run(Self.pythonSign, [kp.revealSeed(), bytes.hex, sig.hex])
+        let lines = try await PythonNKeys.run(Self.pythonSign, [kp.revealSeed(), bytes.hex, sig.hex])
             .split(separator: "\n").map(String.init)
         #expect(lines == [kp.publicKey, sig.hex, "True"])
     }
 
     @Test(arguments: [NKeyType.operator, .account, .user, .server, .cluster])
-    func generatedKeysMatchPythonNKeys(type: NKeyType) throws {
+    func generatedKeysMatchPythonNKeys(type: NKeyType) async throws {
         let kp = NKeyPair.generate(type)
         let sig = try kp.sign(Array("hello".utf8))
-        let lines = try PythonNKeys.run(Self.pythonSign, [kp.revealSeed(), Array("hello".utf8).hex, sig.hex])
+        let lines = try await PythonNKeys.run(Self.pythonSign, [kp.revealSeed(), Array("hello".utf8).hex, sig.hex])
             .split(separator: "\n").map(String.init)
         #expect(lines == [kp.publicKey, sig.hex, "True"])
     }
 
-    @Test func curvePublicKeyMatchesPyNaClX25519() throws {
+    @Test func curvePublicKeyMatchesPyNaClX25519() async throws {
         let kp = NKeyPair.generate(.curve)
         let raw = try Base32.decode(kp.revealSeed().utf8)
         let privateHex = Array(raw[2..<34]).hex
-        let expected = try PythonNKeys.run(
+        let expected = try await PythonNKeys.run(
             "import sys, nacl.public; print(nacl.public.PrivateKey(bytes.fromhex(sys.argv[1])).public_key.encode().hex())",
             [privateHex])
         #expect(try NKeyCodec.decodePublic(kp.publicKey).key.hex == expected)

@@ -10,7 +10,17 @@ enum PythonNKeys {
         var description: String { "python3 exited with \(status): \(stderr)" }
     }
 
-    static func run(_ script: String, _ arguments: [String] = []) throws -> String {
+    /// Runs on a thread of its own: waiting for a process blocks, and a blocked cooperative
+    /// thread would starve the other tests on a 2-core machine.
+    static func run(_ script: String, _ arguments: [String] = []) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try runBlocking(script, arguments) })
+            }.start()
+        }
+    }
+
+    private static func runBlocking(_ script: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments

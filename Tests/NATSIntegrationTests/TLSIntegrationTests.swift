@@ -25,7 +25,7 @@ func roundTrip(_ client: NATSClient) async throws {
 
 @Suite(.timeLimit(.minutes(2))) struct TLSIntegrationTests {
     @Test func tlsSchemeWithTheCustomCA() async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         try await withNATSServer(tlsServerOptions(certs)) { server in
             let url = "tls://127.0.0.1:\(server.port)"
             let client = try await ConnectOptions().addRootCertificates(certs.caCertificate).connect(url)
@@ -37,7 +37,7 @@ func roundTrip(_ client: NATSClient) async throws {
     }
 
     @Test func serverThatRequiresTLSUpgradesANatsURL() async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         try await withNATSServer(tlsServerOptions(certs)) { server in
             var options = ConnectOptions()
             options.tls.configuration.additionalTrustRoots = [.file(certs.caCertificate)]
@@ -49,7 +49,7 @@ func roundTrip(_ client: NATSClient) async throws {
     }
 
     @Test func tlsFirst() async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         try await withNATSServer(tlsServerOptions(certs, handshakeFirst: true)) { server in
             let client = try await ConnectOptions().tlsFirst().addRootCertificates(certs.caCertificate).connect(server.clientURL)
             try await roundTrip(client)
@@ -66,7 +66,7 @@ func roundTrip(_ client: NATSClient) async throws {
     }
 
     @Test func mutualTLS() async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         try await withNATSServer(tlsServerOptions(certs, verifyClients: true)) { server in
             let good = try await ConnectOptions().addRootCertificates(certs.caCertificate)
                 .addClientCertificate(certs.clientCertificate, key: certs.clientKeyPKCS8)
@@ -92,7 +92,7 @@ func roundTrip(_ client: NATSClient) async throws {
     }
 
     @Test func verificationFailuresHaveTheirOwnReasons() async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         try await withNATSServer(tlsServerOptions(certs)) { server in
             do {
                 _ = try await ConnectOptions().requireTLS().connect("tls://127.0.0.1:\(server.port)")

@@ -36,7 +36,7 @@ import Testing
 
     @Test(arguments: [false, true])
     func secureWebSocket(compression: Bool) async throws {
-        let certs = try TestCertificates.shared()
+        let certs = try await TestCertificates.shared()
         let tls = NATSServer.Options.TLSFiles(certFile: certs.serverCertificate, keyFile: certs.serverKey)
         try await withNATSServer(NATSServer.Options(websocket: .init(tls: tls, compression: compression))) { server in
             let port = try #require(server.websocketPort)

@@ -16,7 +16,7 @@ import Glibc
 struct NATSServerTLSTests {
     @Test(arguments: [TLSVersion.v1_2, .v1_3])
     func handshakeFirstThenPingPong(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let server = try await NATSServerProcess.start(tls: """
             cert_file: "\(certs.serverCertificate)"
             key_file: "\(certs.serverKey)"
@@ -24,7 +24,7 @@ struct NATSServerTLSTests {
             """)
         defer { server.stop() }
         let tcp = try await SocketStream.connect(port: server.port)
-        let context = try TLSContext(configuration: try Fixture.client(maximum: version))
+        let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
         let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "127.0.0.1", timeout: .seconds(10))
         #expect(tls.connectionInfo.version == (version == .v1_2 ? "TLSv1.2" : "TLSv1.3"))
         #expect(tls.connectionInfo.peerSubject == "CN=localhost,O=NATS Test")
@@ -33,7 +33,7 @@ struct NATSServerTLSTests {
     }
 
     @Test func upgradeAfterPlaintextInfoWithMutualTLS() async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let server = try await NATSServerProcess.start(tls: """
             cert_file: "\(certs.serverCertificate)"
             key_file: "\(certs.serverKey)"
@@ -45,7 +45,7 @@ struct NATSServerTLSTests {
         let info = try await readLine(tcp)
         #expect(info.hasPrefix("INFO "))
         #expect(info.contains("\"tls_required\":true"))
-        let config = try Fixture.client {
+        let config = try await Fixture.client {
             $0.clientCertificate = .file(certs.clientRSACertificate)
             $0.clientKey = .file(certs.clientRSAKeyPKCS1)
         }
@@ -61,7 +61,7 @@ struct NATSServerTLSTests {
 
     @Test(arguments: [TLSVersion.v1_2, .v1_3])
     func serverRequiresClientCertificate(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let server = try await NATSServerProcess.start(tls: """
             cert_file: "\(certs.serverCertificate)"
             key_file: "\(certs.serverKey)"
@@ -71,7 +71,7 @@ struct NATSServerTLSTests {
             """)
         defer { server.stop() }
         let tcp = try await SocketStream.connect(port: server.port)
-        let context = try TLSContext(configuration: try Fixture.client(maximum: version))
+        let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
         var error: TLSError?
         do {
             let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
@@ -83,7 +83,7 @@ struct NATSServerTLSTests {
     }
 
     @Test func hostnameMismatchAgainstRealServer() async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let server = try await NATSServerProcess.start(tls: """
             cert_file: "\(certs.wrongNameCertificate)"
             key_file: "\(certs.wrongNameKey)"
@@ -91,7 +91,7 @@ struct NATSServerTLSTests {
             """)
         defer { server.stop() }
         let tcp = try await SocketStream.connect(port: server.port)
-        let context = try TLSContext(configuration: try Fixture.client())
+        let context = try await TLSContext(configuration: try Fixture.client())
         let error = await #expect(throws: TLSError.self) {
             _ = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
         }

@@ -51,8 +51,8 @@ struct TLSContextTests {
         #expect(error?.kind == .invalidCertificate)
     }
 
-    @Test func missingKeyFileNamesThePath() throws {
-        let certs = try Fixture.certs()
+    @Test func missingKeyFileNamesThePath() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientCertificate = .file(certs.clientCertificate)
         config.clientKey = .file("/nonexistent/key.pem")
@@ -61,8 +61,8 @@ struct TLSContextTests {
         #expect(error?.description.contains("/nonexistent/key.pem") == true)
     }
 
-    @Test func wrongKeyPasswordIsInvalidKeyWithoutLeakingIt() throws {
-        let certs = try Fixture.certs()
+    @Test func wrongKeyPasswordIsInvalidKeyWithoutLeakingIt() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientCertificate = .file(certs.clientCertificate)
         config.clientKey = .file(certs.clientKeyEncrypted, password: "wrong-secret-123")
@@ -72,8 +72,8 @@ struct TLSContextTests {
         #expect(error?.description.contains("wrong-secret-123") == false)
     }
 
-    @Test func encryptedKeyWithoutPasswordFailsInsteadOfPrompting() throws {
-        let certs = try Fixture.certs()
+    @Test func encryptedKeyWithoutPasswordFailsInsteadOfPrompting() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientCertificate = .file(certs.clientCertificate)
         config.clientKey = .file(certs.clientKeyEncrypted)
@@ -81,8 +81,8 @@ struct TLSContextTests {
         #expect(error?.kind == .invalidKey)
     }
 
-    @Test func wrongPKCS12PasswordIsInvalidKey() throws {
-        let certs = try Fixture.certs()
+    @Test func wrongPKCS12PasswordIsInvalidKey() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientKey = .pkcs12File(certs.clientPKCS12, password: "nope-secret")
         let error = #expect(throws: TLSError.self) { _ = try TLSContext(configuration: config) }
@@ -90,8 +90,8 @@ struct TLSContextTests {
         #expect(error?.description.contains("nope-secret") == false)
     }
 
-    @Test func keyNotMatchingCertificateIsInvalidKey() throws {
-        let certs = try Fixture.certs()
+    @Test func keyNotMatchingCertificateIsInvalidKey() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientCertificate = .file(certs.clientCertificate)
         config.clientKey = .file(certs.serverKey)
@@ -100,8 +100,8 @@ struct TLSContextTests {
         #expect(error?.description.contains("does not match") == true)
     }
 
-    @Test func certificateWithoutKeyIsAConfigurationError() throws {
-        let certs = try Fixture.certs()
+    @Test func certificateWithoutKeyIsAConfigurationError() async throws {
+        let certs = try await Fixture.certs()
         var config = TLSConfiguration()
         config.clientCertificate = .file(certs.clientCertificate)
         let error = #expect(throws: TLSError.self) { _ = try TLSContext(configuration: config) }
@@ -139,8 +139,8 @@ struct TLSContextTests {
         #expect(error?.kind == .invalidConfiguration)
     }
 
-    @Test func filesAreReadWhenTheContextIsBuilt() throws {
-        let certs = try Fixture.certs()
+    @Test func filesAreReadWhenTheContextIsBuilt() async throws {
+        let certs = try await Fixture.certs()
         let path = try temporaryFile("placeholder")
         var config = TLSConfiguration()
         config.additionalTrustRoots = [.file(path)]
@@ -165,8 +165,8 @@ struct TLSContextTests {
         #expect("\(file)".contains("/etc/key.pem"))
     }
 
-    @Test func serverContextErrors() throws {
-        let certs = try Fixture.certs()
+    @Test func serverContextErrors() async throws {
+        let certs = try await Fixture.certs()
         let error = #expect(throws: TLSError.self) {
             _ = try TLSServerContext(certificate: .file(certs.serverCertificate), key: .file(certs.clientKeyPKCS8))
         }

@@ -43,7 +43,7 @@ struct TLSPostHandshakeTests {
 
     @Test(arguments: [TLSVersion.v1_2, .v1_3])
     func corruptRecordFailsTheReadAndTheReadSendsTheAlert(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let (a, b) = InMemoryByteStream.pair()
         let counting = CountingStream(inner: a)
         let serverContext = try TLSServerContext(certificate: .file(certs.serverCertificate), key: .file(certs.serverKey))

@@ -35,14 +35,14 @@ struct TLSStreamTests {
     }
 
     @Test func chosenTLS13CipherSuiteIsUsed() async throws {
-        let config = try Fixture.client { $0.cipherSuites = "TLS_CHACHA20_POLY1305_SHA256" }
+        let config = try await Fixture.client { $0.cipherSuites = "TLS_CHACHA20_POLY1305_SHA256" }
         let handshake = try await runHandshake(client: config, server: try Fixture.server())
         let (client, _) = try handshake.bothStreams()
         #expect(client.connectionInfo.cipher == "TLS_CHACHA20_POLY1305_SHA256")
     }
 
     @Test func chosenTLS12CipherListIsUsed() async throws {
-        let config = try Fixture.client(maximum: .v1_2) { $0.cipherList = "ECDHE-ECDSA-CHACHA20-POLY1305" }
+        let config = try await Fixture.client(maximum: .v1_2) { $0.cipherList = "ECDHE-ECDSA-CHACHA20-POLY1305" }
         let handshake = try await runHandshake(client: config, server: try Fixture.server())
         let (client, _) = try handshake.bothStreams()
         #expect(client.connectionInfo.cipher == "ECDHE-ECDSA-CHACHA20-POLY1305")
@@ -135,8 +135,8 @@ struct TLSStreamTests {
     }
 
     @Test func connectionLossWithoutCloseNotifyIsAnError() async throws {
-        let certs = try Fixture.certs()
-        let context = try TLSContext(configuration: try Fixture.client())
+        let certs = try await Fixture.certs()
+        let context = try await TLSContext(configuration: try Fixture.client())
         let (a, b) = InMemoryByteStream.pair()
         async let server = TLSStream.accept(
             over: b,
@@ -150,7 +150,7 @@ struct TLSStreamTests {
     }
 
     @Test func handshakeTimeout() async throws {
-        let context = try TLSContext(configuration: try Fixture.client())
+        let context = try await TLSContext(configuration: try Fixture.client())
         let (a, silentPeer) = InMemoryByteStream.pair()
         let start = ContinuousClock.now
         let error = await #expect(throws: TLSError.self) {
@@ -164,7 +164,7 @@ struct TLSStreamTests {
     }
 
     @Test func peerClosingDuringHandshakeFails() async throws {
-        let context = try TLSContext(configuration: try Fixture.client())
+        let context = try await TLSContext(configuration: try Fixture.client())
         let (a, b) = InMemoryByteStream.pair()
         async let closer: Void = {
             _ = try? await b.read()
@@ -178,7 +178,7 @@ struct TLSStreamTests {
     }
 
     @Test func notTLSPeerFails() async throws {
-        let context = try TLSContext(configuration: try Fixture.client())
+        let context = try await TLSContext(configuration: try Fixture.client())
         let (a, b) = InMemoryByteStream.pair()
         async let plaintext: Void = {
             _ = try? await b.read()

@@ -6,17 +6,17 @@ import Testing
 
 /// Shared setup for the in-memory TLS tests.
 enum Fixture {
-    static func certs() throws -> TestCertificates { try TestCertificates.shared() }
+    static func certs() async throws -> TestCertificates { try await TestCertificates.shared() }
 
     /// A client configuration trusting only the test CA.
     static func client(
         minimum: TLSVersion = .v1_2,
         maximum: TLSVersion = .v1_3,
         _ modify: (inout TLSConfiguration) throws -> Void = { _ in }
-    ) throws -> TLSConfiguration {
+    ) async throws -> TLSConfiguration {
         var config = TLSConfiguration()
         config.useSystemRoots = false
-        config.additionalTrustRoots = [.file(try certs().caCertificate)]
+        config.additionalTrustRoots = [.file(try await certs().caCertificate)]
         config.minimumVersion = minimum
         config.maximumVersion = maximum
         try modify(&config)
@@ -30,8 +30,8 @@ enum Fixture {
         clientCA: String? = nil,
         requireClientCertificate: Bool = false,
         maximum: TLSVersion = .v1_3
-    ) throws -> TLSServerContext {
-        let certs = try certs()
+    ) async throws -> TLSServerContext {
+        let certs = try await certs()
         return try TLSServerContext(
             certificate: .file(certificate ?? certs.serverCertificate),
             key: .file(key ?? certs.serverKey),

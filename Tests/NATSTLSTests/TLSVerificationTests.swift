@@ -14,7 +14,7 @@ struct TLSVerificationTests {
 
     @Test(arguments: versions)
     func unknownCAWhenNothingTrustsTheServer(version: TLSVersion) async throws {
-        let config = try Fixture.client(maximum: version) { $0.additionalTrustRoots = [] }
+        let config = try await Fixture.client(maximum: version) { $0.additionalTrustRoots = [] }
         let handshake = try await runHandshake(client: config, server: try Fixture.server())
         let error = try #require(await handshake.clientError())
         #expect(error.kind == .unknownCA)
@@ -24,8 +24,8 @@ struct TLSVerificationTests {
     }
 
     @Test func unknownCAForServerFromAnotherCA() async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(certificate: certs.untrustedServerCertificate, key: certs.untrustedServerKey)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(certificate: certs.untrustedServerCertificate, key: certs.untrustedServerKey)
         let handshake = try await runHandshake(client: try Fixture.client(), server: server)
         #expect(await handshake.clientError()?.kind == .unknownCA)
     }
@@ -39,8 +39,8 @@ struct TLSVerificationTests {
 
     @Test(arguments: versions)
     func hostnameMismatch(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
         let handshake = try await runHandshake(client: try Fixture.client(maximum: version), server: server)
         let error = try #require(await handshake.clientError())
         #expect(error.kind == .hostnameMismatch)
@@ -58,8 +58,8 @@ struct TLSVerificationTests {
     }
 
     @Test func ipLiteralNotInCertificateIsAMismatch() async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
         let handshake = try await runHandshake(client: try Fixture.client(), server: server, hostname: "127.0.0.1")
         #expect(await handshake.clientError()?.kind == .hostnameMismatch)
         // An IP address the certificate does not list.
@@ -69,8 +69,8 @@ struct TLSVerificationTests {
 
     @Test(arguments: versions)
     func expiredCertificate(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(certificate: certs.expiredCertificate, key: certs.expiredKey)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(certificate: certs.expiredCertificate, key: certs.expiredKey)
         let handshake = try await runHandshake(client: try Fixture.client(maximum: version), server: server)
         let error = try #require(await handshake.clientError())
         #expect(error.kind == .certificateExpired)
@@ -78,30 +78,30 @@ struct TLSVerificationTests {
     }
 
     @Test func serverNameOverrideIsVerifiedInstead() async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
-        let config = try Fixture.client { $0.serverNameOverride = "wrong.example.com" }
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
+        let config = try await Fixture.client { $0.serverNameOverride = "wrong.example.com" }
         let handshake = try await runHandshake(client: config, server: server, hostname: "127.0.0.1")
         _ = try handshake.bothStreams()
     }
 
     @Test func noHostnameVerificationStillChecksTheChain() async throws {
-        let certs = try Fixture.certs()
-        let config = try Fixture.client { $0.certificateVerification = .noHostnameVerification }
-        let wrongName = try Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
+        let certs = try await Fixture.certs()
+        let config = try await Fixture.client { $0.certificateVerification = .noHostnameVerification }
+        let wrongName = try await Fixture.server(certificate: certs.wrongNameCertificate, key: certs.wrongNameKey)
         _ = try await runHandshake(client: config, server: wrongName).bothStreams()
-        let untrusted = try Fixture.server(certificate: certs.untrustedServerCertificate, key: certs.untrustedServerKey)
+        let untrusted = try await Fixture.server(certificate: certs.untrustedServerCertificate, key: certs.untrustedServerKey)
         let handshake = try await runHandshake(client: config, server: untrusted)
         #expect(await handshake.clientError()?.kind == .unknownCA)
     }
 
     @Test func verificationNoneAcceptsAnything() async throws {
-        let certs = try Fixture.certs()
-        let config = try Fixture.client {
+        let certs = try await Fixture.certs()
+        let config = try await Fixture.client {
             $0.certificateVerification = .none
             $0.additionalTrustRoots = []
         }
-        let server = try Fixture.server(certificate: certs.expiredCertificate, key: certs.expiredKey)
+        let server = try await Fixture.server(certificate: certs.expiredCertificate, key: certs.expiredKey)
         _ = try await runHandshake(client: config, server: server, hostname: nil).bothStreams()
     }
 
@@ -111,12 +111,12 @@ struct TLSVerificationTests {
     }
 
     @Test func trustRootsFromBundlePEMAndDER() async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         let pemText = try String(contentsOfFile: certs.caCertificate, encoding: .utf8)
         let der = try derOfFirstCertificate(pemText)
         let sources: [TLSCertificateSource] = [.file(certs.caBundle), .pem(pemText), .der(der)]
         for source in sources {
-            let config = try Fixture.client { $0.additionalTrustRoots = [source] }
+            let config = try await Fixture.client { $0.additionalTrustRoots = [source] }
             _ = try await runHandshake(client: config, server: try Fixture.server()).bothStreams()
         }
     }
@@ -125,7 +125,7 @@ struct TLSVerificationTests {
 
     @Test func verifyCallbackSeesTheCertificateAndCanRefuse() async throws {
         let seen = Mutex<TLSPeerCertificateInfo?>(nil)
-        let accepting = try Fixture.client {
+        let accepting = try await Fixture.client {
             $0.verifyCallback = { info in
                 seen.withLock { $0 = info }
                 return true
@@ -142,7 +142,7 @@ struct TLSVerificationTests {
         #expect(info.chainDER.first == info.der)
         #expect(!info.der.isEmpty)
 
-        let refusing = try Fixture.client { $0.verifyCallback = { _ in false } }
+        let refusing = try await Fixture.client { $0.verifyCallback = { _ in false } }
         let handshake = try await runHandshake(client: refusing, server: try Fixture.server())
         #expect(await handshake.clientError()?.kind == .verificationRejected)
     }
@@ -151,8 +151,8 @@ struct TLSVerificationTests {
 
     @Test(arguments: versions)
     func clientCertificateRequiredButMissing(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
         let handshake = try await runHandshake(client: try Fixture.client(maximum: version), server: server)
         #expect(handshake.serverError?.kind == .clientCertificateRequired)
         let error = try #require(await handshake.clientError())
@@ -162,9 +162,9 @@ struct TLSVerificationTests {
 
     @Test(arguments: versions)
     func clientCertificateFromUntrustedCA(version: TLSVersion) async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
-        let config = try Fixture.client(maximum: version) {
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
+        let config = try await Fixture.client(maximum: version) {
             $0.clientCertificate = .file(certs.untrustedClientCertificate)
             $0.clientKey = .file(certs.untrustedClientKey)
         }
@@ -179,7 +179,7 @@ struct TLSVerificationTests {
 
     @Test(arguments: keyFormats)
     func mutualTLSWithEachKeyFormat(format: String) async throws {
-        let certs = try Fixture.certs()
+        let certs = try await Fixture.certs()
         var certificate: TLSCertificateSource? = .file(certs.clientCertificate)
         var subject = "CN=client,O=NATS Test"
         let key: TLSKeySource
@@ -203,8 +203,8 @@ struct TLSVerificationTests {
             key = .pem(try String(contentsOfFile: certs.clientKeySEC1, encoding: .utf8))
         }
         for version in Self.versions {
-            let server = try Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
-            let config = try Fixture.client(maximum: version) {
+            let server = try await Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: true)
+            let config = try await Fixture.client(maximum: version) {
                 $0.clientCertificate = certificate
                 $0.clientKey = key
             }
@@ -219,8 +219,8 @@ struct TLSVerificationTests {
     }
 
     @Test func optionalClientCertificateMayBeOmitted() async throws {
-        let certs = try Fixture.certs()
-        let server = try Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: false)
+        let certs = try await Fixture.certs()
+        let server = try await Fixture.server(clientCA: certs.caCertificate, requireClientCertificate: false)
         let handshake = try await runHandshake(client: try Fixture.client(), server: server)
         let (client, serverStream) = try handshake.bothStreams()
         #expect(serverStream.connectionInfo.peerSubject == nil)

@@ -1,3 +1,4 @@
+import Foundation
 public import NATSTransport
 public import NIOCore
 import Synchronization
@@ -158,5 +159,15 @@ public enum LocalPorts {
     /// A port that was free on 127.0.0.1 a moment ago.
     public static func freePort() throws -> Int {
         try FreePorts.allocate(1)[0]
+    }
+}
+
+/// Runs blocking work (waiting for a process, blocking file or socket I/O) on a thread of its
+/// own, so it never occupies one of the few threads of Swift's cooperative pool.
+public func runOffCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try body() })
+        }.start()
     }
 }

@@ -9,7 +9,7 @@ import Synchronization
 /// `127.0.0.1` and `::1` unless noted.
 ///
 /// ```swift
-/// let certs = try TestCertificates.shared()
+/// let certs = try await TestCertificates.shared()
 /// var tls = TLSConfiguration()
 /// tls.useSystemRoots = false
 /// tls.additionalTrustRoots = [.file(certs.caCertificate)]
@@ -76,23 +76,15 @@ public struct TestCertificates: Sendable {
     /// A PEM bundle holding both CA certificates.
     public let caBundle: String
 
-    private static let cache = Mutex<Result<TestCertificates, TestCertificateError>?>(nil)
+    /// Generated once per process, on a thread of its own: running `openssl` blocks, and a
+    /// blocked cooperative thread would starve every other test on a 2-core machine.
+    private static let generation = Task<TestCertificates, any Error> {
+        try await runOffCooperativePool { try generate() }
+    }
 
     /// The fixtures, generated on first use and shared by the whole process.
-    public static func shared() throws -> TestCertificates {
-        try cache.withLock { cached in
-            if let cached { return try cached.get() }
-            let result: Result<TestCertificates, TestCertificateError>
-            do {
-                result = .success(try generate())
-            } catch let error as TestCertificateError {
-                result = .failure(error)
-            } catch {
-                result = .failure(TestCertificateError(message: "\(error)"))
-            }
-            cached = result
-            return try result.get()
-        }
+    public static func shared() async throws -> TestCertificates {
+        try await generation.value
     }
 
     private static func generate() throws -> TestCertificates {
