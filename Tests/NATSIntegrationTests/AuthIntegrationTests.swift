@@ -79,7 +79,7 @@ struct CapturingLogHandler: LogHandler {
 /// Watches the logs and descriptions of a test for its secrets.
 final class SecretWatch: Sendable {
     let capture = LogCapture()
-    private let secrets: [String]
+    private let secrets: Mutex<[String]>
     private let texts = Mutex<[String]>([])
     private let rejections = Mutex(0)
     /// How many connects `expectRejected` made with this watch.
@@ -88,9 +88,17 @@ final class SecretWatch: Sendable {
 
     /// `secrets`: passwords, tokens, seeds, JWTs. A JWT's signature part is watched too.
     init(_ secrets: [String]) {
-        var all = secrets
-        for s in secrets where s.split(separator: ".").count == 3 { all.append(String(s.split(separator: ".")[2])) }
-        self.secrets = all
+        self.secrets = Mutex([])
+        for secret in secrets { add(secret) }
+    }
+
+    /// Watches one more secret (and a JWT's signature part).
+    func add(_ secret: String) {
+        secrets.withLock { list in
+            list.append(secret)
+            let parts = secret.split(separator: ".")
+            if parts.count == 3 { list.append(String(parts[2])) }
+        }
     }
 
     /// Options logging everything to the capture.
@@ -106,7 +114,7 @@ final class SecretWatch: Sendable {
         let logs = capture.all
         #expect(!logs.isEmpty, "the capturing logger received nothing", sourceLocation: sourceLocation)
         for text in logs + texts.withLock({ $0 }) {
-            for secret in secrets where text.contains(secret) {
+            for secret in secrets.withLock({ $0 }) where text.contains(secret) {
                 Issue.record("a secret appears in: \(text.replacingOccurrences(of: secret, with: "<SECRET>"))", sourceLocation: sourceLocation)
             }
         }
@@ -232,6 +240,66 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
             await expectRejected(base, authURL(server.clientURL, userinfo: "alice:wrong-pw-1"), watch: watch)
             await expectRejected(base.authCallback { _ in .userPassword("alice", "wrong-pw-1") }, server.clientURL, watch: watch)
             try await expectOneAttemptPerRejection(server, watch.rejectionCount)
+        }
+        watch.verify()
+    }
+
+    /// A user name and password with spaces, quotes, a backslash, URL delimiters and non-ASCII
+    /// survive the CONNECT JSON, and the URL form when percent-encoded.
+    @Test func awkwardCharactersInUserAndPassword() async throws {
+        let user = "we ird"
+        let password = #"p@ss:w/rd"x\y €,%"#
+        let config = """
+        authorization { users = [ { user: "we ird", password: 'p@ss:w/rd"x\\y €,%' } ] }
+        """
+        let watch = SecretWatch([password])
+        try await withNATSServer(config: config) { server in
+            try await roundTrip(watch.options.userAndPassword(user, password).connect(server.clientURL))
+            try await roundTrip(watch.options.authCallback { _ in .userPassword(user, password) }.connect(server.clientURL))
+            let encode = { (text: String) in text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+            let url = authURL(server.clientURL, userinfo: "\(encode(user)):\(encode(password))")
+            try await roundTrip(watch.options.connect(url))
+            await expectRejected(watch.options.userAndPassword(user, String(password.dropLast())), server.clientURL, watch: watch)
+            try await expectOneAttemptPerRejection(server, watch.rejectionCount)
+        }
+        watch.verify()
+    }
+
+    /// Credentials that stop working while connected: after two rejected reconnects the client
+    /// gives up and closes with `.authorizationViolation` (unless `ignoreAuthErrorAbort`).
+    @Test func rejectedReconnectsCloseTheClient() async throws {
+        let watch = SecretWatch(["good-pw-3", "revoked-pw-3"])
+        let revoked = Atomic(false)
+        try await withNATSServer(config: "authorization { users = [ { user: carol, password: good-pw-3 } ] }") { server in
+            let events = Events()
+            let options = watch.options
+                .eventHandler(events.handler)
+                .authCallback { _ in .userPassword("carol", revoked.load(ordering: .relaxed) ? "revoked-pw-3" : "good-pw-3") }
+                .with { $0.reconnect.wait = .milliseconds(50) }
+            let client = try await options.connect(server.clientURL)
+            revoked.store(true, ordering: .relaxed)
+            await client.forceReconnect()
+            let closed = await events.wait { if case .closed = $0 { true } else { false } }
+            guard case .closed(let reason)? = closed else {
+                Issue.record("the client kept reconnecting with rejected credentials: \(events.all)")
+                await client.close()
+                return
+            }
+            // The user sees why: the server's rejection is in the reason.
+            #expect(reason?.description.contains("Authorization Violation") == true, "\(String(describing: reason))")
+            withKnownIssue("Connection.reconnectLoop closes with kind .connection ('reconnect attempts exhausted') when the pool empties after repeated auth errors") {
+                #expect(reason?.kind == .authorizationViolation)
+            }
+            watch.record(reason as Any)
+            // Two rejected reconnects, then no more attempts.
+            try await expectOneAttemptPerRejection(server, 2)
+            #expect(client.isClosed)
+            do {
+                try await client.publish("x", to: "after.close")
+                Issue.record("published on a closed client")
+            } catch let error as NATSError {
+                #expect(error.kind == .connectionClosed)
+            }
         }
         watch.verify()
     }
@@ -408,6 +476,38 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
             try await client.publish("back", to: "after.restart")
             let got = try await collect(sub, count: 1, timeout: .seconds(5))
             #expect(got.first?.string == "back")
+            await client.close()
+        }
+        watch.verify()
+    }
+
+    /// A user JWT that expires while connected: the server drops the connection, and a callback
+    /// that issues a fresh JWT on every connect gets the client back in.
+    @Test func expiringJWTIsRefreshedByTheCallbackOnReconnect() async throws {
+        let fixture = try OperatorFixture()
+        let issued = Mutex<[String]>([])
+        let watch = SecretWatch([fixture.accountKey.revealSeed()])
+        try await withNATSServer(config: fixture.serverConfig) { server in
+            let events = Events()
+            let options = watch.options
+                .eventHandler(events.handler)
+                .authCallback { _ in
+                    let user = try fixture.user("short-lived", expires: Date(timeIntervalSinceNow: 2))
+                    issued.withLock { $0.append(user.jwt) }
+                    watch.add(user.jwt)
+                    watch.add(user.key.revealSeed())
+                    return .jwt(user.jwt, keyPair: user.key)
+                }
+                .with { $0.reconnect.wait = .milliseconds(50) }
+            let client = try await options.connect(server.clientURL)
+            let sub = try await client.subscribe(to: "refresh")
+            let reconnected = await events.wait(timeout: .seconds(10)) { if case .reconnected = $0 { true } else { false } }
+            #expect(reconnected != nil, "\(events.all)")
+            #expect(issued.withLock { $0.count } >= 2)
+            #expect(Set(issued.withLock { $0 }).count == issued.withLock { $0.count })
+            try await client.publish("fresh", to: "refresh")
+            let got = try await collect(sub, count: 1, timeout: .seconds(5))
+            #expect(got.first?.string == "fresh")
             await client.close()
         }
         watch.verify()
