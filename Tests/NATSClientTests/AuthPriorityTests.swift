@@ -160,6 +160,26 @@ private func connectError(_ options: ConnectOptions) async -> NATSError? {
         #expect(sent.user == "url-user" && sent.pass == "url-pass")
     }
 
+    /// Quotes, backslashes, control characters and non-ASCII reach the server exactly.
+    @Test func awkwardCharactersAreEscapedInConnect() async throws {
+        let user = "we\"ird \\ üser"
+        let password = "p\u{1}a\"s\\s\n\t€𝄞{}"
+        let token = "t\"o\\k\r\n"
+        let sent = try await sentAuth(ConnectOptions().userAndPassword(user, password).token(token))
+        #expect(sent.user == user)
+        #expect(sent.pass == password)
+        #expect(sent.token == token)
+    }
+
+    @Test func percentEncodedURLCredentialsAreDecoded() async throws {
+        let sent = try await sentAuth(ConnectOptions(), url: "nats://us%3Aer%40x:p%40ss%3Aw%2Frd%20%E2%82%AC@fake:4222")
+        #expect(sent.user == "us:er@x")
+        #expect(sent.pass == "p@ss:w/rd €")
+        let token = try await sentAuth(ConnectOptions(), url: "nats://t%40k%3A@fake:4222")
+        #expect(token.fields == ["auth_token"])
+        #expect(token.token == "t@k:")
+    }
+
     @Test func nothingConfiguredSendsNoAuthFields() async throws {
         let sent = try await sentAuth(ConnectOptions())
         #expect(sent.fields.isEmpty)

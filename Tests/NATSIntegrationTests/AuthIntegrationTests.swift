@@ -101,8 +101,10 @@ final class SecretWatch: Sendable {
         }
     }
 
-    /// Options logging everything to the capture.
-    var options: ConnectOptions { ConnectOptions().logger(capture.logger) }
+    /// Options logging everything to the capture, and recording every event's description.
+    var options: ConnectOptions {
+        ConnectOptions().logger(capture.logger).eventHandler { [self] event in record(event) }
+    }
 
     /// Records a text that must not contain a secret (an error or option description).
     func record(_ value: Any) {
@@ -404,6 +406,17 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
                 base.with { $0.auth = AuthOptions(.jwt(jwt, keyPair: key)) },
                 base.with { $0.auth = .credentials(.file(path: credsPath)) },
                 base.authCallback { _ in .jwt(jwt, keyPair: key) },
+                // A JWT with the user's seed and no signer: the seed signs for the JWT.
+                base.with {
+                    $0.auth.auth.jwt = jwt
+                    $0.auth.auth.nkey = key.revealSeed()
+                },
+                base.authCallback { _ in
+                    var auth = Auth()
+                    auth.jwt = jwt
+                    auth.nkey = key.revealSeed()
+                    return auth
+                },
                 base.authCallback { _ in try Credentials.load(path: credsPath).auth },
             ]
             for options in forms {
@@ -533,8 +546,15 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
             try await client.flush()
             #expect(try await waitForConnz(server) { $0.contains(first.key.publicKey) })
 
-            try Credentials(jwt: second.jwt, keyPair: second.key).fileContents().write(toFile: path, atomically: true, encoding: .utf8)
+            // A half-written file: reconnects fail on our side (.authentication) and keep trying.
+            try "-----BEGIN NATS USER JWT-----\n".write(toFile: path, atomically: true, encoding: .utf8)
             await client.forceReconnect()
+            let failing = await events.wait { if case .reconnecting(let attempt) = $0 { attempt >= 3 } else { false } }
+            #expect(failing != nil)
+            #expect(!client.isConnected && !client.isClosed)
+            #expect(watch.capture.all.contains { $0.contains("reconnect attempt failed") && $0.contains("authentication") })
+
+            try Credentials(jwt: second.jwt, keyPair: second.key).fileContents().write(toFile: path, atomically: true, encoding: .utf8)
             let reconnected = await events.wait { if case .reconnected = $0 { true } else { false } }
             #expect(reconnected != nil)
             #expect(try await waitForConnz(server) { $0.contains(second.key.publicKey) && !$0.contains(first.key.publicKey) })
