@@ -106,9 +106,12 @@ final class SecretWatch: Sendable {
         ConnectOptions().logger(capture.logger).eventHandler { [self] event in record(event) }
     }
 
-    /// Records a text that must not contain a secret (an error or option description).
+    /// Records a value whose descriptions (`description`, `debugDescription` and `dump`,
+    /// which walks the fields through `Mirror`) must not contain a secret.
     func record(_ value: Any) {
-        texts.withLock { $0.append(String(describing: value)); $0.append(String(reflecting: value)) }
+        var dumped = ""
+        dump(value, to: &dumped)
+        texts.withLock { $0 += [String(describing: value), String(reflecting: value), dumped] }
     }
 
     /// No secret in any recorded text or log line; the logs are not empty.
