@@ -508,7 +508,9 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
             let options = watch.options
                 .eventHandler(events.handler)
                 .authCallback { _ in
-                    let user = try fixture.user("short-lived", expires: Date(timeIntervalSinceNow: 2))
+                    // The first JWT lives 2 s; the refreshed ones an hour, so nothing expires mid-test.
+                    let lifetime: TimeInterval = issued.withLock { $0.isEmpty } ? 2 : 3600
+                    let user = try fixture.user("short-lived", expires: Date(timeIntervalSinceNow: lifetime))
                     issued.withLock { $0.append(user.jwt) }
                     watch.add(user.jwt)
                     watch.add(user.key.revealSeed())
