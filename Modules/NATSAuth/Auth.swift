@@ -2,7 +2,7 @@
 /// yields. Several fields may be set together; `AuthResolver` decides what is sent.
 ///
 /// `description` never shows a secret.
-public struct Auth: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Auth: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// A user JWT (sent as `jwt`).
     public var jwt: String?
     /// An NKey **seed** (`S...`): its public key is sent as `nkey` and it signs the nonce.
@@ -76,6 +76,10 @@ public struct Auth: Sendable, CustomStringConvertible, CustomDebugStringConverti
     }
     /// Same as `description`.
     public var debugDescription: String { description }
+    /// Which fields are set, secrets redacted, so `dump` and debuggers do not print them.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["redacted": description], displayStyle: .struct)
+    }
 }
 
 /// Produces `Auth` for a connection attempt. Called on every connect and reconnect, with the
@@ -102,7 +106,7 @@ public struct AuthCallback: AuthStrategy {
 
 /// Where to read `.creds` credentials from. Read again on every connect, so a rotated file
 /// takes effect at the next reconnect.
-public enum CredentialsSource: Sendable, CustomStringConvertible {
+public enum CredentialsSource: Sendable, CustomStringConvertible, CustomReflectable {
     /// A `.creds` file path.
     case file(path: String)
     /// The text of a `.creds` file.
@@ -123,10 +127,15 @@ public enum CredentialsSource: Sendable, CustomStringConvertible {
         case .string: "string(<redacted>)"
         }
     }
+
+    /// The path for a file; the text is redacted, so `dump` does not print it.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["redacted": description], displayStyle: .enum)
+    }
 }
 
 /// The authentication settings a client stores in its connect options.
-public struct AuthOptions: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct AuthOptions: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// Static authentication material.
     public var auth: Auth = Auth()
     /// When set, called on every connect; its `Auth` replaces everything else here and any
@@ -167,4 +176,8 @@ public struct AuthOptions: Sendable, CustomStringConvertible, CustomDebugStringC
     }
     /// Same as `description`.
     public var debugDescription: String { description }
+    /// What is configured, secrets redacted, so `dump` of options holding this prints none.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["redacted": description], displayStyle: .struct)
+    }
 }

@@ -1,6 +1,6 @@
 /// Why authentication material could not be produced. Its text never contains a secret
 /// (seed, password, token, JWT or signature), only what was wrong and what to do.
-public struct AuthError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct AuthError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The kind of failure, for matching: `error.code == .missingNonce`.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Kind: String, Sendable {
@@ -85,5 +85,15 @@ public struct AuthError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public var debugDescription: String {
         if let underlying { return "\(description) (underlying: \(Swift.type(of: underlying)))" }
         return description
+    }
+
+    /// Code, detail and the underlying error's type only: its fields may come from user code
+    /// (a callback's error) and hold a secret, so `dump` does not walk into it.
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "code": code.description,
+            "detail": detail,
+            "underlyingType": underlying.map { "\(Swift.type(of: $0))" } as Any,
+        ], displayStyle: .struct)
     }
 }

@@ -4,7 +4,7 @@ public import NATSWire
 ///
 /// `description` shows `user` and `nkey` (public) and redacts `pass`, `auth_token`, `jwt`
 /// and `sig`.
-public struct AuthFields: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct AuthFields: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// `user`.
     public var user: String?
     /// `pass`. Secret.
@@ -59,6 +59,10 @@ public struct AuthFields: Sendable, Equatable, CustomStringConvertible, CustomDe
     }
     /// Same as `description`.
     public var debugDescription: String { description }
+    /// The set fields, secrets redacted, so `dump` does not print them.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["redacted": description], displayStyle: .struct)
+    }
 }
 
 /// Turns `AuthOptions` and the server nonce into `CONNECT` auth fields.

@@ -7,7 +7,7 @@ import Foundation
 /// A user JWT and the NKey that signs for it, as stored in a NATS `.creds` file.
 ///
 /// `description` shows the JWT's subject and the key's public key, never the JWT or seed.
-public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The user JWT.
     public var jwt: String
     /// The user's key pair, which signs the server nonce.
@@ -153,6 +153,10 @@ public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringC
     }
     /// Same as `description`.
     public var debugDescription: String { description }
+    /// The JWT's subject and the public key, so `dump` does not print the JWT.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["redacted": description], displayStyle: .struct)
+    }
 
     /// The label between dashes of a marker line (`---...LABEL...---`), or `nil`.
     private static func markerLabel(_ line: Substring) -> Substring? {

@@ -9,7 +9,7 @@ import Foundation
 /// trusted is the server's decision.
 ///
 /// `description` shows subject, issuer, name, type and expiry, never the token itself.
-public struct JWTClaims: Sendable, CustomStringConvertible {
+public struct JWTClaims: Sendable, CustomStringConvertible, CustomReflectable {
     /// The decoded header object (`{"typ":"JWT","alg":"ed25519-nkey"}` for NATS v2).
     public let header: [String: JSONValue]
     /// The decoded claims object, for fields this type has no property for.
@@ -91,6 +91,12 @@ public struct JWTClaims: Sendable, CustomStringConvertible {
         if let name { parts.append("name: \(name)") }
         if let expires { parts.append("exp: \(expires)") }
         return "JWTClaims(\(parts.joined(separator: ", ")))"
+    }
+
+    /// The header and claims, without the signed text and signature that would rebuild the
+    /// JWT, so `dump` does not print a usable token.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["header": header, "raw": raw], displayStyle: .struct)
     }
 }
 
