@@ -168,7 +168,13 @@ final class Connection: Sendable {
             guard let entry = choice else {
                 let stillReconnecting = state.withLock { $0.phase == .reconnecting }
                 if stillReconnecting {
-                    finishClose(reason: NATSError(.connection, "reconnect attempts exhausted (maxReconnects) on every server" + (lastError.map { "; last error: \($0)" } ?? "")))
+                    let reason: NATSError
+                    if let lastError, lastError.kind == .authorizationViolation {
+                        reason = NATSError(.authorizationViolation, "stopped reconnecting: every server rejected the credentials; \(lastError.message)", serverError: lastError.serverError)
+                    } else {
+                        reason = NATSError(.connection, "reconnect attempts exhausted (maxReconnects) on every server" + (lastError.map { "; last error: \($0)" } ?? ""))
+                    }
+                    finishClose(reason: reason)
                 }
                 return
             }

@@ -2,7 +2,7 @@
 ///
 /// Auth fields (`user`, `pass`, `authToken`, `jwt`, `nkey`, `sig`) are omitted from the
 /// JSON when `nil`. `description` never shows a secret.
-public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible {
+public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var verbose: Bool = false
     public var pedantic: Bool = false
     public var tlsRequired: Bool = false
@@ -39,6 +39,18 @@ public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible {
         if let nkey { parts.append("nkey: \(nkey)") }
         if sig != nil { parts.append("sig: <redacted>") }
         return "ConnectInfo(\(parts.joined(separator: ", ")))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// A mirror without the secrets, so `dump` cannot print them either.
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "name": name as Any, "lang": lang, "version": version, "echo": echo, "headers": headers,
+            "user": user as Any, "pass": pass == nil ? "nil" : "<redacted>",
+            "authToken": authToken == nil ? "nil" : "<redacted>", "jwt": jwt == nil ? "nil" : "<redacted>",
+            "nkey": nkey as Any, "sig": sig == nil ? "nil" : "<redacted>",
+        ])
     }
 }
 

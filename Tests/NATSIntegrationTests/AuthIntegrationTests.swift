@@ -292,9 +292,7 @@ func waitForConnz(_ server: NATSServer, timeout: Duration = .seconds(5), _ predi
             }
             // The user sees why: the server's rejection is in the reason.
             #expect(reason?.description.contains("Authorization Violation") == true, "\(String(describing: reason))")
-            withKnownIssue("Connection.reconnectLoop closes with kind .connection ('reconnect attempts exhausted') when the pool empties after repeated auth errors") {
-                #expect(reason?.kind == .authorizationViolation)
-            }
+            #expect(reason?.kind == .authorizationViolation)
             watch.record(reason as Any)
             // Two rejected reconnects, then no more attempts.
             try await expectOneAttemptPerRejection(server, 2)
