@@ -76,6 +76,12 @@ public struct ConnectOptions: Sendable {
         public var ignoreDiscoveredServers: Bool = false
         /// Keep reconnecting to a server that rejected the credentials twice in a row.
         public var ignoreAuthErrorAbort: Bool = false
+        /// When a server announces lame duck mode, move to another server of the pool
+        /// (subscribing there first) before the server closes the connection.
+        public var migrateOnLameDuck: Bool = false
+        /// The move happens at a random moment within this window, so that the clients of a
+        /// server do not all move at once; keep it below the server's `lame_duck_grace_period`.
+        public var lameDuckMigrationWindow: Duration = .seconds(5)
         /// Default reconnection behaviour.
         public init() {}
     }

@@ -84,13 +84,7 @@ final class Connection: Sendable {
             s.pool.recordSuccess(url)
             if isReconnect {
                 s.stats.reconnects += 1
-                var resub = ByteBuffer()
-                for (sid, sub) in s.subscriptions.sorted(by: { $0.key < $1.key }) {
-                    ClientOpEncoder.writeSub(subject: sub.subject, queue: sub.queueGroup, sid: sid, to: &resub)
-                    if let max = sub.maxMessages {
-                        ClientOpEncoder.writeUnsub(sid: sid, max: max - min(max, sub.delivered), to: &resub)
-                    }
-                }
+                var resub = s.resubscribeBuffer(excluding: [])
                 resub.writeBuffer(&s.outbound)
                 s.outbound = resub
             }
@@ -115,7 +109,7 @@ final class Connection: Sendable {
             let stream = s.stream
             s.stream = nil
             s.staleStreams.append(stream)
-            let failed = s.takeSentPongWaiters()
+            let failed = s.takeSentPongWaiters(generation: generation)
             s.writerWaiter?.wake()
             s.writerWaiter = nil
             let server = s.currentServer?.description ?? "?"
@@ -256,7 +250,7 @@ final class Connection: Sendable {
 
     // MARK: - Reader
 
-    private func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
+    func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
         var parser = parser
         do {
             // Bytes that arrived with the handshake's PONG.
@@ -283,14 +277,15 @@ final class Connection: Sendable {
             enqueueControl { ClientOpEncoder.writePong(to: &$0) }
         case .pong:
             let waiter: ResultResolver<Void>? = state.withLock { s in
-                s.pingsOutstanding = 0
-                return s.popPongWaiter()
+                if s.generation == generation { s.pingsOutstanding = 0 }
+                return s.popPongWaiter(generation: generation)
             }
             waiter?.resume()
         case .ok:
             break
         case .info(let info):
             let (url, wasLDM) = state.withLock { s -> (ServerURL?, Bool) in
+                guard s.generation == generation else { return (nil, true) }
                 let was = s.info?.lameDuckMode ?? false
                 s.info = info
                 return (s.currentServer, was)
@@ -300,6 +295,7 @@ final class Connection: Sendable {
                 if info.lameDuckMode && !wasLDM {
                     logger.info("server entered lame duck mode", metadata: ["nats.server": "\(url)"])
                     events.emit(.lameDuckMode(server: url.description))
+                    if options.reconnect.migrateOnLameDuck { scheduleMigration(from: generation) }
                 }
             }
         case .err(let serverError):
@@ -325,7 +321,7 @@ final class Connection: Sendable {
         }
     }
 
-    private func deliver(_ op: MessageOp) {
+    func deliver(_ op: MessageOp) {
         let sid = op.sid
         let size = op.totalSize
         enum Route { case none, queue(SubscriptionQueue, String, Bool), request(ResultResolver<NATSMessage>) }
@@ -378,7 +374,8 @@ final class Connection: Sendable {
 
     // MARK: - Writer
 
-    private func writerLoop(stream: any ByteStream, generation: UInt64) async {
+    func writerLoop(stream: any ByteStream, generation: UInt64) async {
+        defer { writerExited(generation) }
         while true {
             let batch: ByteBuffer? = await withCheckedContinuation { (c: CheckedContinuation<ByteBuffer?, Never>) in
                 enum Take { case batch(ByteBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
@@ -390,7 +387,7 @@ final class Connection: Sendable {
                         next.clear()
                         let batch = s.outbound
                         s.outbound = next
-                        s.markPongWaitersSent()
+                        s.markPongWaitersSent(generation: generation)
                         let space = s.spaceWaiters
                         s.spaceWaiters.removeAll()
                         return .batch(batch, space)
@@ -416,6 +413,30 @@ final class Connection: Sendable {
             }
             batch.clear()
             state.withLock { s in if s.spare == nil { s.spare = batch } }
+        }
+    }
+
+    private func writerExited(_ generation: UInt64) {
+        let waiters = state.withLock { s in
+            s.exitedWriters.insert(generation)
+            return s.writerExitWaiters.removeValue(forKey: generation) ?? []
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Returns once the writer of `generation` has finished its last write and stopped.
+    func waitForWriterExit(_ generation: UInt64) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s -> Bool in
+                if s.exitedWriters.contains(generation) { return true }
+                s.writerExitWaiters[generation, default: []].append(c)
+                if let w = s.writerWaiter, w.generation == generation {
+                    s.writerWaiter = nil
+                    w.wake()
+                }
+                return false
+            }
+            if done { c.resume() }
         }
     }
 
@@ -486,8 +507,10 @@ struct WriterWaiter: Sendable {
 struct PongWaiter: Sendable {
     var id: UInt64 = 0
     var continuation: ResultResolver<Void>?
-    /// Whether its PING was handed to the transport (else it is still in `outbound`).
+    /// Whether its PING was handed to a transport (else it is still in `outbound`).
     var sent: Bool
+    /// The transport generation its PING went out on; its PONG comes back on the same one.
+    var generation: UInt64 = 0
 }
 
 struct PendingRequest: Sendable {
@@ -531,6 +554,8 @@ struct ConnectionState: Sendable {
     var requests: [String: PendingRequest] = [:]
     var nextRequestID: UInt64 = 0
     var nextFlushID: UInt64 = 0
+    var exitedWriters: Set<UInt64> = []
+    var writerExitWaiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
     var nuid: NUID
 
     init(pool: ServerPool, responseInboxPrefix: String, nuid: NUID) {
@@ -539,28 +564,44 @@ struct ConnectionState: Sendable {
         self.nuid = nuid
     }
 
+    /// SUB (and the remaining auto-unsubscribe count) for every subscription not in `excluding`.
+    func resubscribeBuffer(excluding: Set<UInt64>) -> ByteBuffer {
+        var resub = ByteBuffer()
+        for (sid, sub) in subscriptions.sorted(by: { $0.key < $1.key }) where !excluding.contains(sid) {
+            ClientOpEncoder.writeSub(subject: sub.subject, queue: sub.queueGroup, sid: sid, to: &resub)
+            if let max = sub.maxMessages {
+                ClientOpEncoder.writeUnsub(sid: sid, max: max - min(max, sub.delivered), to: &resub)
+            }
+        }
+        return resub
+    }
+
     mutating func takeWriterWaiter() -> WriterWaiter? {
         guard let w = writerWaiter, w.generation == generation else { return nil }
         writerWaiter = nil
         return w
     }
 
-    mutating func markPongWaitersSent() {
-        for i in pongWaiters.indices where !pongWaiters[i].sent { pongWaiters[i].sent = true }
+    mutating func markPongWaitersSent(generation: UInt64) {
+        for i in pongWaiters.indices where !pongWaiters[i].sent {
+            pongWaiters[i].sent = true
+            pongWaiters[i].generation = generation
+        }
     }
 
     /// Removes the waiters whose PING went out on the lost transport; those still in the
     /// outbound buffer stay, since their PING goes out after reconnecting.
-    mutating func takeSentPongWaiters() -> [ResultResolver<Void>] {
-        let sent = pongWaiters.filter(\.sent)
-        pongWaiters.removeAll(where: \.sent)
+    mutating func takeSentPongWaiters(generation: UInt64) -> [ResultResolver<Void>] {
+        let lost = pongWaiters.filter { $0.sent && $0.generation == generation }
+        pongWaiters.removeAll { $0.sent && $0.generation == generation }
         pingsOutstanding = 0
-        return sent.compactMap(\.continuation)
+        return lost.compactMap(\.continuation)
     }
 
-    mutating func popPongWaiter() -> ResultResolver<Void>? {
-        guard !pongWaiters.isEmpty else { return nil }
-        return pongWaiters.removeFirst().continuation
+    /// The oldest waiter whose PING went out on `generation`; PONGs come back in order per transport.
+    mutating func popPongWaiter(generation: UInt64) -> ResultResolver<Void>? {
+        guard let i = pongWaiters.firstIndex(where: { $0.sent && $0.generation == generation }) else { return nil }
+        return pongWaiters.remove(at: i).continuation
     }
 }
 

@@ -44,14 +44,14 @@ struct ServerPool: Sendable {
         update(url) { $0.lastAttempt = instant }
     }
 
-    /// A failed attempt; removes the server once it failed more than `maxAttempts` times
-    /// (negative: never). Returns whether it was removed.
+    /// A failed attempt; removes the server once it failed `maxAttempts` times in a row
+    /// (negative: never), as nats.go's MaxReconnects does. Returns whether it was removed.
     @discardableResult
     mutating func recordFailure(_ url: ServerURL, maxAttempts: Int, authError: Bool, abortOnRepeatedAuthError: Bool) -> Bool {
         guard let i = index(of: url) else { return false }
         entries[i].failedAttempts += 1
         entries[i].authErrors = authError ? entries[i].authErrors + 1 : 0
-        let exhausted = maxAttempts >= 0 && entries[i].failedAttempts > maxAttempts
+        let exhausted = maxAttempts >= 0 && entries[i].failedAttempts >= maxAttempts
         let authAbort = abortOnRepeatedAuthError && entries[i].authErrors >= 2
         if exhausted || authAbort {
             entries.remove(at: i)

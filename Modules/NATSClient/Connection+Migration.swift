@@ -1,0 +1,125 @@
+import NATSTransport
+import NATSWire
+import NIOCore
+
+extension Connection {
+    /// Migrates at a random moment within the lame duck window, before the server closes us.
+    func scheduleMigration(from generation: UInt64) {
+        let window = options.reconnect.lameDuckMigrationWindow
+        let delay = window * Double.random(in: 0..<1)
+        Task { [weak self] in
+            do { try await Task.sleep(for: delay) } catch { return }
+            guard let self, self.state.withLock({ $0.generation == generation && $0.phase == .connected }) else { return }
+            await self.migrate()
+        }
+    }
+
+    /// Moves to another server of the pool while the current one still works: connect and
+    /// subscribe there first, switch publishing over, then let the old server finish what it
+    /// has (a PING/PONG) and close it. Nothing published or routed to us is lost; a message
+    /// may arrive twice while both connections are subscribed.
+    func migrate() async {
+        let choice: (current: ServerURL, next: ServerURL)? = state.withLock { s in
+            guard s.phase == .connected, let current = s.currentServer else { return nil }
+            for _ in 0..<s.pool.entries.count {
+                if let entry = s.pool.next(), ServerPool.key(entry.url) != ServerPool.key(current) {
+                    return (current, entry.url)
+                }
+            }
+            return nil
+        }
+        guard let choice else {
+            logger.info("lame duck mode: no other server to move to")
+            return
+        }
+        let established: Established
+        do {
+            established = try await connector.establish(choice.next, verifyHost: verifyHost(for: choice.next), options: options, logger: logger)
+        } catch {
+            logger.info("lame duck mode: cannot move", metadata: ["nats.server": "\(choice.next)", "nats.error": "\(error.kind)"])
+            return
+        }
+        let stream = established.stream
+        var parser = established.parser
+
+        // 1. Subscribe on the new server and wait until it has the interest.
+        let (resubscribed, initial) = state.withLock { s -> (Set<UInt64>, ByteBuffer) in
+            (Set(s.subscriptions.keys), s.resubscribeBuffer(excluding: []))
+        }
+        do {
+            var out = initial
+            ClientOpEncoder.writePing(to: &out)
+            try await Connector.write(stream, out)
+            waiting: while true {
+                switch try await Connector.readOp(stream, &parser) {
+                case .pong: break waiting
+                case .ping:
+                    var pong = ByteBuffer()
+                    ClientOpEncoder.writePong(to: &pong)
+                    try await Connector.write(stream, pong)
+                case .msg(let m): deliver(m)
+                case .err(let e): throw NATSError.from(server: e)
+                case .info, .ok: break
+                }
+            }
+        } catch {
+            logger.info("lame duck mode: subscribing on the new server failed", metadata: ["nats.error": "\(error)"])
+            await stream.close()
+            return
+        }
+
+        // 2. Switch: from now on the writer of the new generation sends what is published.
+        let switched: (old: UInt64, new: UInt64, oldStream: any ByteStream)? = state.withLock { s in
+            guard s.phase == .connected, let oldStream = s.stream else { return nil }
+            let old = s.generation
+            s.generation += 1
+            s.stream = stream
+            s.info = established.info
+            s.tls = established.tls
+            s.currentServer = choice.next
+            s.pingsOutstanding = 0
+            s.pool.recordSuccess(choice.next)
+            // Subscriptions made since step 1 went (or go) to the old server: repeat them first.
+            var missed = s.resubscribeBuffer(excluding: resubscribed)
+            if missed.readableBytes > 0 {
+                missed.writeBuffer(&s.outbound)
+                s.outbound = missed
+            }
+            return (old, s.generation, oldStream)
+        }
+        guard let switched else {
+            await stream.close()
+            return
+        }
+        Task { await self.readerLoop(stream: stream, parser: parser, generation: switched.new) }
+        Task { await self.writerLoop(stream: stream, generation: switched.new) }
+        logger.info("moved to another server (lame duck)", metadata: ["nats.server": "\(choice.next)"])
+        events.emit(.reconnected(server: choice.next.description))
+
+        // 3. Let the old server finish: its writer's last batch, then a PING/PONG round trip.
+        await waitForWriterExit(switched.old)
+        let _: Result<Void, NATSError> = await withCheckedContinuation { continuation in
+            let resolver = ResultResolver(continuation)
+            let id: UInt64 = state.withLock { s in
+                s.nextFlushID += 1
+                s.pongWaiters.append(PongWaiter(id: s.nextFlushID, continuation: resolver, sent: true, generation: switched.old))
+                return s.nextFlushID
+            }
+            Task {
+                var ping = ByteBuffer()
+                ClientOpEncoder.writePing(to: &ping)
+                try? await switched.oldStream.write(ping)
+            }
+            Task { [weak self] in
+                try? await Task.sleep(for: .seconds(2))
+                let pending = self?.state.withLock { s -> ResultResolver<Void>? in
+                    guard let i = s.pongWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return s.pongWaiters.remove(at: i).continuation
+                }
+                pending?.resume(throwing: NATSError(.timeout, "the old server did not answer"))
+            }
+        }
+        await switched.oldStream.close()
+    }
+
+}
