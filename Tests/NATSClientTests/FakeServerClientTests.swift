@@ -1,5 +1,6 @@
 import Foundation
 import NATSTestSupport
+import NATSTransport
 import NATSWire
 import NIOCore
 import Synchronization
@@ -367,5 +368,36 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         } catch {
             #expect(error.kind == .config)
         }
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct DiscoveryTests {
+    @Test func discoveredServersJoinThePoolUnlessIgnored() async throws {
+        let log = EventLog()
+        let (client, server, _, _) = try await connectedPair(ConnectOptions().eventHandler(log.handler))
+        try await server.send("INFO {\"server_id\":\"X\",\"connect_urls\":[\"10.1.1.1:4222\",\"10.1.1.2:4222\"]}\r\n")
+        #expect(await log.waitFor("discovered servers"))
+        await client.close()
+
+        let quiet = EventLog()
+        let (other, server2, _, _) = try await connectedPair(ConnectOptions().eventHandler(quiet.handler).with { $0.reconnect.ignoreDiscoveredServers = true })
+        try await server2.send("INFO {\"server_id\":\"X\",\"connect_urls\":[\"10.1.1.1:4222\"]}\r\nPING\r\n")
+        #expect(try await server2.nextOp() == .pong)
+        #expect(!quiet.all.contains { $0.hasPrefix("discovered") })
+        await other.close()
+    }
+
+    @Test func discoveredIPServersAreVerifiedAgainstTheGivenHostName() throws {
+        var rng = SystemRandomNumberGenerator()
+        let given = try ServerURL("tls://nats.example.com:4222")
+        var pool = ServerPool(urls: [given], shuffle: false, using: &rng)
+        _ = pool.mergeDiscovered(["10.0.0.7:4222", "other.example.com:4222"], template: given, using: &rng, shuffle: false)
+        let connection = Connection(options: ConnectOptions(), pool: pool, connector: Connector())
+        #expect(connection.verifyHost(for: given) == "nats.example.com")
+        #expect(connection.verifyHost(for: try ServerURL("tls://10.0.0.7:4222")) == "nats.example.com")
+        #expect(connection.verifyHost(for: try ServerURL("tls://other.example.com:4222")) == "other.example.com")
+        let ipOnly = ServerPool(urls: [try ServerURL("tls://127.0.0.1:4222")], shuffle: false, using: &rng)
+        let direct = Connection(options: ConnectOptions(), pool: ipOnly, connector: Connector())
+        #expect(direct.verifyHost(for: try ServerURL("tls://127.0.0.1:4222")) == "127.0.0.1")
     }
 }

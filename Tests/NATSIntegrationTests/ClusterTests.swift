@@ -223,3 +223,36 @@ func isReconnected(_ e: NATSEvent) -> Bool { if case .reconnected = e { return t
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct ReconnectOptionTests {
+    @Test func retryOnFailedConnectKeepsTryingUntilTheServerIsUp() async throws {
+        let server = try await NATSServer.start()
+        await server.stop()
+        let events = Events()
+        let options = fastReconnect(events).with { $0.reconnect.retryOnFailedConnect = true }
+        let client = try await options.connect(server.clientURL)
+        #expect(!client.isConnected)
+        let sub = Collector(try await client.subscribe(to: "early"))
+        try await client.publish("queued before the server existed", to: "early")
+        try await server.restart()
+        #expect(await events.wait(until: isReconnected) != nil)
+        #expect(await sub.waitForPayloads(1) == ["queued before the server existed"])
+        #expect(client.isConnected)
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func forceReconnectComesBack() async throws {
+        try await withNATSServer { server in
+            let events = Events()
+            let client = try await fastReconnect(events).connect(server.clientURL)
+            let sub = Collector(try await client.subscribe(to: "forced"))
+            try await client.flush()
+            await client.forceReconnect()
+            #expect(await events.wait(until: isReconnected) != nil)
+            try await client.publish("still here", to: "forced")
+            #expect(await sub.waitForPayloads(1) == ["still here"])
+            await client.close()
+        }
+    }
+}

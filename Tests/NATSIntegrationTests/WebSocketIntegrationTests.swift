@@ -1,3 +1,4 @@
+import Foundation
 import NATSClient
 import NATSTestSupport
 import Testing
@@ -69,6 +70,31 @@ import Testing
             do {
                 _ = try await ConnectOptions.withUserAndPassword("wsuser", "wrong").connect("ws://127.0.0.1:\(port)")
                 Issue.record("expected authorization violation")
+            } catch {
+                #expect((error as? NATSError)?.kind == .authorizationViolation)
+            }
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct WebSocketCredentialsTests {
+    @Test func credentialsFileOverWebSocket() async throws {
+        let fixture = try OperatorFixture()
+        let user = try fixture.user("ws-user")
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).creds").path
+        try Credentials.fileContents(jwt: user.jwt, seed: user.key.revealSeed()).write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withNATSServer(NATSServer.Options(config: fixture.serverConfig, websocket: .plain)) { server in
+            let url = try #require(server.websocketURL)
+            let client = try await ConnectOptions.withCredentialsFile(path).connect(url)
+            let sub = try await client.subscribe(to: "ws.creds")
+            try await client.publish("jwt over ws", to: "ws.creds")
+            #expect(try await collect(sub, count: 1)[0].string == "jwt over ws")
+            await client.close()
+            let stranger = try fixture.user("stranger", account: NKeyPair.generate(.account))
+            do {
+                _ = try await ConnectOptions().jwt(stranger.jwt) { try stranger.key.sign($0) }.connect(url)
+                Issue.record("a user of an unknown account must be rejected")
             } catch {
                 #expect((error as? NATSError)?.kind == .authorizationViolation)
             }
