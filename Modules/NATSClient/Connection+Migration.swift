@@ -57,7 +57,10 @@ extension Connection {
                     var pong = ByteBuffer()
                     ClientOpEncoder.writePong(to: &pong)
                     try await Connector.write(stream, pong)
-                case .msg(let m): deliver(m)
+                case .msg(let m):
+                    var wakeups: [SubscriptionQueue.Wakeup] = []
+                    deliver(m, wakeups: &wakeups)
+                    wakeups.forEach { $0.resume() }
                 case .err(let e): throw NATSError.from(server: e)
                 case .info, .ok: break
                 }

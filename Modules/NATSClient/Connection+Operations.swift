@@ -80,31 +80,37 @@ extension Connection {
 
     enum EnqueueResult { case done(WriterWaiter?), full }
 
+    /// What happened under the lock; kept small and trivially copyable, since returning an
+    /// error-carrying `Result` from the lock cost the publisher measurably.
+    private enum EnqueueOutcome { case done(WriterWaiter?), full, closed, tooLarge(Int), bufferFull }
+
     func enqueuePublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?, mayWait: Bool) throws(NATSError) -> EnqueueResult {
         let size = (headers?.wireLength ?? 0) + payload.byteCount
-        let outcome: Result<EnqueueResult, NATSError> = state.withLock { s in
+        let bufferSize = options.reconnect.bufferSize
+        let outcome: EnqueueOutcome = state.withLock { s in
+            if size > s.maxPayload { return .tooLarge(s.maxPayload) }
             switch s.phase {
             case .closed:
-                return .failure(.closed)
+                return .closed
             case .connected, .draining:
-                if let max = s.info?.maxPayload, size > max {
-                    return .failure(NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent"))
-                }
-                if mayWait && s.outbound.readableBytes > Self.outboundHighWater { return .success(.full) }
+                if mayWait && s.outbound.readableBytes > Self.outboundHighWater { return .full }
             case .connecting, .reconnecting:
-                if let max = s.info?.maxPayload, size > max {
-                    return .failure(NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent"))
-                }
-                if s.outbound.readableBytes + size > options.reconnect.bufferSize {
-                    return .failure(NATSError(.reconnectBufferExceeded, "disconnected, and the reconnect buffer (\(options.reconnect.bufferSize) bytes) is full; publish again after reconnecting"))
-                }
+                if s.outbound.readableBytes + size > bufferSize { return .bufferFull }
             }
             payload.writePub(subject: subject, reply: reply, headers: headers, to: &s.outbound)
             s.stats.outMessages += 1
             s.stats.outBytes += UInt64(size)
-            return .success(.done(s.takeWriterWaiter()))
+            return .done(s.takeWriterWaiter())
         }
-        return try outcome.get()
+        switch outcome {
+        case .done(let writer): return .done(writer)
+        case .full: return .full
+        case .closed: throw .closed
+        case .tooLarge(let max):
+            throw NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent")
+        case .bufferFull:
+            throw NATSError(.reconnectBufferExceeded, "disconnected, and the reconnect buffer (\(bufferSize) bytes) is full; publish again after reconnecting")
+        }
     }
 
     // MARK: - Subscribe

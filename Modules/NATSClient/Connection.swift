@@ -252,13 +252,18 @@ final class Connection: Sendable {
 
     func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
         var parser = parser
+        var wakeups: [SubscriptionQueue.Wakeup] = []
+        defer { wakeups.forEach { $0.resume() } }
         do {
             // Bytes that arrived with the handshake's PONG.
-            while let op = try parser.next() { handle(op, generation: generation) }
+            while let op = try parser.next() { handle(op, generation: generation, wakeups: &wakeups) }
             while let chunk = try await stream.read() {
                 state.withLock { $0.inboundSinceTick = true }
                 parser.append(chunk)
-                while let op = try parser.next() { handle(op, generation: generation) }
+                while let op = try parser.next() { handle(op, generation: generation, wakeups: &wakeups) }
+                // Consumers parked for a message are woken once per chunk, not per message.
+                for w in wakeups { w.resume() }
+                wakeups.removeAll(keepingCapacity: true)
             }
             transportLost(generation: generation, error: NATSError(.connection, "the server closed the connection"))
         } catch let error as ProtocolError {
@@ -269,10 +274,10 @@ final class Connection: Sendable {
         }
     }
 
-    private func handle(_ op: ServerOp, generation: UInt64) {
+    private func handle(_ op: ServerOp, generation: UInt64, wakeups: inout [SubscriptionQueue.Wakeup]) {
         switch op {
         case .msg(let m):
-            deliver(m)
+            deliver(m, wakeups: &wakeups)
         case .ping:
             enqueueControl { ClientOpEncoder.writePong(to: &$0) }
         case .pong:
@@ -321,7 +326,7 @@ final class Connection: Sendable {
         }
     }
 
-    func deliver(_ op: MessageOp) {
+    func deliver(_ op: MessageOp, wakeups: inout [SubscriptionQueue.Wakeup]) {
         let sid = op.sid
         let size = op.totalSize
         enum Route { case none, queue(SubscriptionQueue, String, Bool), request(ResultResolver<NATSMessage>) }
@@ -358,12 +363,18 @@ final class Connection: Sendable {
                 continuation.resume(returning: message)
             }
         case .queue(let queue, let subject, let last):
-            let result = queue.enqueue(NATSMessage(op))
+            let (result, wakeup) = queue.enqueue(NATSMessage(op))
+            if let wakeup { wakeups.append(wakeup) }
             if case .droppedFirstOfEpisode = result {
                 logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(sid)"])
                 events.emit(.slowConsumer(subject: subject, sid: sid))
             }
-            if last { queue.finish() }
+            if last {
+                // Deliver the last message before ending the sequence.
+                for w in wakeups { w.resume() }
+                wakeups.removeAll(keepingCapacity: true)
+                queue.finish()
+            }
         }
     }
 
@@ -534,7 +545,11 @@ struct ConnectionState: Sendable {
     var generation: UInt64 = 0
     var stream: (any ByteStream)?
     var staleStreams: [(any ByteStream)?] = []
-    var info: ServerInfo?
+    var info: ServerInfo? {
+        didSet { maxPayload = info?.maxPayload ?? Int.max }
+    }
+    /// The server's max_payload, cached for the publish path.
+    var maxPayload = Int.max
     var tls: TLSConnectionInfo?
     var currentServer: ServerURL?
     var pool: ServerPool

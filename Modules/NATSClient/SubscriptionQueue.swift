@@ -5,7 +5,7 @@ import Synchronization
 final class SubscriptionQueue: Sendable {
     enum EnqueueResult { case delivered, droppedFirstOfEpisode, dropped }
 
-    private struct State {
+    struct State {
         var items: [NATSMessage] = []
         var head = 0
         var bytes = 0
@@ -29,29 +29,36 @@ final class SubscriptionQueue: Sendable {
     var droppedCount: UInt64 { state.withLock { $0.dropped } }
     var pendingCount: Int { state.withLock { $0.items.count - $0.head } }
 
-    func enqueue(_ message: NATSMessage) -> EnqueueResult {
+    /// A parked consumer to resume with its message, after the reader finished its chunk.
+    struct Wakeup: Sendable {
+        let continuation: CheckedContinuation<NATSMessage?, any Error>
+        let message: NATSMessage
+        func resume() { continuation.resume(returning: message) }
+    }
+
+    /// Queues `message`, or hands it to a parked consumer through the returned wakeup, which
+    /// the caller resumes once it has queued the rest of its chunk (one wake per chunk).
+    func enqueue(_ message: NATSMessage) -> (EnqueueResult, Wakeup?) {
         let size = message.payload.readableBytes
-        let (waiter, result): (CheckedContinuation<NATSMessage?, any Error>?, EnqueueResult) = state.withLock { s in
-            if s.finished { return (nil, .dropped) }
+        return state.withLock { s in
+            if s.finished { return (.dropped, nil) }
             if let waiter = s.waiter {
                 s.waiter = nil
                 s.slow = false
-                return (waiter, .delivered)
+                return (.delivered, Wakeup(continuation: waiter, message: message))
             }
             let pending = s.items.count - s.head
             if pending >= maxMessages || s.bytes + size > maxBytes {
                 s.dropped += 1
-                if s.slow { return (nil, .dropped) }
+                if s.slow { return (.dropped, nil) }
                 s.slow = true
-                return (nil, .droppedFirstOfEpisode)
+                return (.droppedFirstOfEpisode, nil)
             }
             s.slow = false
             s.items.append(message)
             s.bytes += size
-            return (nil, .delivered)
+            return (.delivered, nil)
         }
-        waiter?.resume(returning: message)
-        return result
     }
 
     /// Ends the sequence after what is buffered (or at once with `error`).
@@ -88,25 +95,21 @@ final class SubscriptionQueue: Sendable {
     }
 
     func next() async throws -> NATSMessage? {
+        // Fast path: a queued message needs no continuation (no allocation, no suspension).
+        let fast: (NATSMessage, [CheckedContinuation<Void, Never>])? = state.withLock { $0.popFirst() }
+        if let (message, drained) = fast {
+            drained.forEach { $0.resume() }
+            return message
+        }
+        return try await nextSlow()
+    }
+
+    private func nextSlow() async throws -> NATSMessage? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<NATSMessage?, any Error>) in
                 enum Outcome { case message(NATSMessage, [CheckedContinuation<Void, Never>]), end([CheckedContinuation<Void, Never>]), failure(NATSError), cancelled, wait }
                 let outcome: Outcome = state.withLock { s in
-                    if s.head < s.items.count {
-                        let m = s.items[s.head]
-                        s.head += 1
-                        s.bytes -= m.payload.readableBytes
-                        var drained: [CheckedContinuation<Void, Never>] = []
-                        if s.head == s.items.count {
-                            s.items.removeAll(keepingCapacity: s.items.count < 4096)
-                            s.head = 0
-                            if s.finished {
-                                drained = s.drainWaiters
-                                s.drainWaiters = []
-                            }
-                        }
-                        return .message(m, drained)
-                    }
+                    if let (m, drained) = s.popFirst() { return .message(m, drained) }
                     if s.finished {
                         let d = s.drainWaiters
                         s.drainWaiters = []
@@ -137,5 +140,25 @@ final class SubscriptionQueue: Sendable {
             }
             waiter?.resume(returning: nil)
         }
+    }
+}
+
+extension SubscriptionQueue.State {
+    /// The oldest queued message, and the drain waiters to wake if that emptied a finished queue.
+    mutating func popFirst() -> (NATSMessage, [CheckedContinuation<Void, Never>])? {
+        guard head < items.count else { return nil }
+        let m = items[head]
+        head += 1
+        bytes -= m.payload.readableBytes
+        var drained: [CheckedContinuation<Void, Never>] = []
+        if head == items.count {
+            items.removeAll(keepingCapacity: items.count < 4096)
+            head = 0
+            if finished {
+                drained = drainWaiters
+                drainWaiters = []
+            }
+        }
+        return (m, drained)
     }
 }

@@ -44,15 +44,89 @@ public enum ClientOpEncoder {
     }
 
     private static func writePubLine(subject: String, reply: String?, size: Int, to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("PUB ")
+        writeLine("PUB ", subject: subject, reply: reply, first: UInt64(size), second: nil, to: &buffer)
+    }
+
+    /// Writes `<op><subject> [reply] <first>[ <second>]\r\n` with one unsafe write: each
+    /// separate ByteBuffer call pays its own bounds and exclusivity checks, which dominated
+    /// the cost of a small PUB.
+    @inline(__always)
+    private static func writeLine(_ op: StaticString, subject: String, reply: String?, first: UInt64, second: UInt64?, to buffer: inout ByteBuffer) {
+        let capacity = op.utf8CodeUnitCount + subject.utf8.count + (reply?.utf8.count ?? 0) + 2 * 21 + 4
+        let written: Int? = subject.utf8.withContiguousStorageIfAvailable { subjectBytes -> Int? in
+            let replyWritten: Int?? = reply.map { r in r.utf8.withContiguousStorageIfAvailable { replyBytes -> Int in
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+                    fill(out, op, subjectBytes, replyBytes, first, second)
+                }
+            } }
+            if let replyWritten { return replyWritten }
+            return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+                fill(out, op, subjectBytes, nil, first, second)
+            }
+        } ?? nil
+        if written != nil { return }
+        // Strings without contiguous UTF-8 storage (rare): the plain path.
+        buffer.writeStaticString(op)
         buffer.writeString(subject)
         buffer.writeInteger(UInt8(ascii: " "))
         if let reply {
             buffer.writeString(reply)
             buffer.writeInteger(UInt8(ascii: " "))
         }
-        writeDecimal(UInt64(size), to: &buffer)
+        writeDecimal(first, to: &buffer)
+        if let second {
+            buffer.writeInteger(UInt8(ascii: " "))
+            writeDecimal(second, to: &buffer)
+        }
         buffer.writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    private static func fill(
+        _ out: UnsafeMutableRawBufferPointer, _ op: StaticString, _ subject: UnsafeBufferPointer<UInt8>,
+        _ reply: UnsafeBufferPointer<UInt8>?, _ first: UInt64, _ second: UInt64?
+    ) -> Int {
+        guard let base = out.baseAddress else { return 0 }
+        var i = 0
+        func copy(_ p: UnsafeRawPointer, _ n: Int) {
+            (base + i).copyMemory(from: p, byteCount: n)
+            i += n
+        }
+        copy(UnsafeRawPointer(op.utf8Start), op.utf8CodeUnitCount)
+        if let s = subject.baseAddress { copy(UnsafeRawPointer(s), subject.count) }
+        base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+        i += 1
+        if let reply {
+            if let r = reply.baseAddress { copy(UnsafeRawPointer(r), reply.count) }
+            base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+        i += putDecimal(first, base + i)
+        if let second {
+            base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+            i += 1
+            i += putDecimal(second, base + i)
+        }
+        base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: i, as: UInt8.self)
+        base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: i + 1, as: UInt8.self)
+        return i + 2
+    }
+
+    /// Writes `value` in decimal at `out` (room for 20 digits) and returns the digit count.
+    @inline(__always)
+    private static func putDecimal(_ value: UInt64, _ out: UnsafeMutableRawPointer) -> Int {
+        var v = value
+        var digits = 1
+        while v >= 10 { v /= 10; digits += 1 }
+        v = value
+        var k = digits - 1
+        while true {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + v % 10), toByteOffset: k, as: UInt8.self)
+            v /= 10
+            if k == 0 { break }
+            k -= 1
+        }
+        return digits
     }
 
     /// `HPUB <subject> [reply] <header size> <total size>\r\n<headers><payload>\r\n`.
@@ -71,17 +145,7 @@ public enum ClientOpEncoder {
 
     private static func writeHPubLine(subject: String, reply: String?, headers: NATSHeaders, size: Int, to buffer: inout ByteBuffer) {
         let headerLength = headers.wireLength
-        buffer.writeStaticString("HPUB ")
-        buffer.writeString(subject)
-        buffer.writeInteger(UInt8(ascii: " "))
-        if let reply {
-            buffer.writeString(reply)
-            buffer.writeInteger(UInt8(ascii: " "))
-        }
-        writeDecimal(UInt64(headerLength), to: &buffer)
-        buffer.writeInteger(UInt8(ascii: " "))
-        writeDecimal(UInt64(headerLength + size), to: &buffer)
-        buffer.writeStaticString("\r\n")
+        writeLine("HPUB ", subject: subject, reply: reply, first: UInt64(headerLength), second: UInt64(headerLength + size), to: &buffer)
         headers.write(to: &buffer)
     }
 

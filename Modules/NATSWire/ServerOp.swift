@@ -3,7 +3,7 @@ public import NIOCore
 /// An operation received from the server.
 public enum ServerOp: Sendable, Equatable {
     /// `INFO`: server information, at connect and again whenever it changes.
-    case info(ServerInfo)
+    indirect case info(ServerInfo)
     /// `MSG` or `HMSG`: a message for one of our subscriptions.
     case msg(MessageOp)
     /// `PING`: answer with `PONG`.

@@ -51,6 +51,9 @@ public struct ServerOpParser: Sendable {
         if buffer.readableBytes == 0 {
             buffer = chunk
         } else {
+            // Drop what was parsed first, so a message that straddles reads never makes the
+            // append copy everything before it again.
+            buffer.discardReadBytes()
             var chunk = chunk
             buffer.writeBuffer(&chunk)
         }
