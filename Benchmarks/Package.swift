@@ -36,6 +36,17 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: [benchmarkPlugin]
         ),
+        .executableTarget(
+            name: "NATSClientBenchmarks",
+            dependencies: [
+                benchmark,
+                nioCore,
+                .product(name: "NATSClient", package: "swift-nats"),
+            ],
+            path: "Benchmarks/NATSClientBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [benchmarkPlugin]
+        ),
 
         // MARK: - Peer benchmark (same modes and RESULT lines as nats.c / nats.go peers)
         .executableTarget(
@@ -45,6 +56,17 @@ let package = Package(
                 .product(name: "NATSClient", package: "swift-nats"),
             ],
             path: "Sources/natsbench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Profiling driver (the NATSWire loops without the harness)
+        .executableTarget(
+            name: "wireprobe",
+            dependencies: [
+                nioCore,
+                .product(name: "NATSWire", package: "swift-nats"),
+            ],
+            path: "Sources/wireprobe",
             swiftSettings: swiftSettings
         ),
     ]
