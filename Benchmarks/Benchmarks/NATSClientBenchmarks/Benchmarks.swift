@@ -7,7 +7,7 @@ import Synchronization
 import Glibc
 #endif
 
-// The client's publish path against a real nats-server on loopback.
+// The client's publish and receive paths against a real nats-server on loopback.
 //
 // Every iteration publishes `messagesPerIteration` messages and flushes (one PING/PONG),
 // so mallocCountTotal / messagesPerIteration is the allocations per published message,
@@ -42,6 +42,7 @@ func publishBenchmark(payloadSize: Int) {
         "publish \(messagesPerIteration) x \(payloadSize)B + flush",
         configuration: .init(
             metrics: [.throughput, .wallClock, .mallocCountTotal],
+            units: [.mallocCountTotal: .count],
             maxDuration: .seconds(3),
             maxIterations: 200
         )
@@ -54,6 +55,40 @@ func publishBenchmark(payloadSize: Int) {
             try await client.publish(payload, to: "bench")
         }
         try await client.flush(timeout: .seconds(30))
+    }
+}
+
+/// Subscribes, publishes `messagesPerIteration` messages on the same client and receives
+/// them all: mallocCountTotal / messagesPerIteration is the cost of a message through
+/// both paths (publish ~0, so mostly the receive path: parse, deliver, queue, iterator).
+func roundTripBenchmark(payloadSize: Int) {
+    var bytes = ByteBuffer()
+    bytes.writeRepeatingByte(UInt8(ascii: "a"), count: payloadSize)
+    let payload = bytes
+    Benchmark(
+        "publish and receive \(messagesPerIteration) x \(payloadSize)B, one client",
+        configuration: .init(
+            metrics: [.throughput, .wallClock, .mallocCountTotal],
+            units: [.mallocCountTotal: .count],
+            maxDuration: .seconds(3),
+            maxIterations: 100
+        )
+    ) { benchmark in
+        guard let client = box.client.withLock({ $0 }) else {
+            benchmark.error("no nats-server at \(serverURL()) (set NATS_URL)")
+            return
+        }
+        let sub = try await client.subscribe(to: "bench.roundtrip")
+        try await client.flush(timeout: .seconds(30))
+        for _ in 0..<messagesPerIteration {
+            try await client.publish(payload, to: "bench.roundtrip")
+        }
+        var received = 0
+        for try await message in sub {
+            blackHole(message.payload.readableBytes)
+            received += 1
+            if received == messagesPerIteration { break }
+        }
     }
 }
 
@@ -71,4 +106,5 @@ let benchmarks: @Sendable () -> Void = {
     }
     publishBenchmark(payloadSize: 16)
     publishBenchmark(payloadSize: 1024)
+    roundTripBenchmark(payloadSize: 16)
 }

@@ -65,7 +65,7 @@ func parseBenchmark(payloadSize: Int) {
     let pieces = chunks(of: stream, size: chunkSize)
     Benchmark(
         "parse \(messagesPerIteration) MSG \(payloadSize)B in 64KiB chunks",
-        configuration: .init(metrics: metrics)
+        configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         let count = try parseAll(pieces)
         if count != messagesPerIteration {
@@ -99,7 +99,7 @@ func encodeBenchmarks(payloadSize: Int) {
 
     Benchmark(
         "encode \(messagesPerIteration) PUB \(payloadSize)B ByteBuffer payload, reused buffer",
-        configuration: .init(metrics: metrics)
+        configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         var buffer = ByteBuffer()
         buffer.reserveCapacity(capacity)
@@ -112,7 +112,7 @@ func encodeBenchmarks(payloadSize: Int) {
 
     Benchmark(
         "encode \(messagesPerIteration) PUB \(payloadSize)B [UInt8] payload, reused buffer",
-        configuration: .init(metrics: metrics)
+        configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         var buffer = ByteBuffer()
         buffer.reserveCapacity(capacity)
