@@ -39,7 +39,7 @@ func publishBenchmark(payloadSize: Int) {
     bytes.writeRepeatingByte(UInt8(ascii: "a"), count: payloadSize)
     let payload = bytes
     Benchmark(
-        "publish \(messagesPerIteration) x \(payloadSize)B + flush",
+        "publish_\(payloadSize)B_x10k_then_flush",
         configuration: .init(
             metrics: [.throughput, .wallClock, .mallocCountTotal],
             units: [.mallocCountTotal: .count],
@@ -66,7 +66,7 @@ func roundTripBenchmark(payloadSize: Int) {
     bytes.writeRepeatingByte(UInt8(ascii: "a"), count: payloadSize)
     let payload = bytes
     Benchmark(
-        "publish and receive \(messagesPerIteration) x \(payloadSize)B, one client",
+        "publish_and_receive_\(payloadSize)B_x10k_one_client",
         configuration: .init(
             metrics: [.throughput, .wallClock, .mallocCountTotal],
             units: [.mallocCountTotal: .count],

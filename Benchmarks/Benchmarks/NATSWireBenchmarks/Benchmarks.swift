@@ -4,11 +4,15 @@ import NIOCore
 
 // Wire-level costs with no I/O: parsing the server's MSG stream and encoding PUBs.
 //
-// Every benchmark iteration handles `messagesPerIteration` messages, so divide the
+// Every benchmark iteration handles `messagesPerIteration` (10k) messages, so divide the
 // reported per-iteration figures (time, mallocCountTotal) by that number for a
 // per-message cost. `throughput` is iterations per second.
 //
 //   swift package --package-path Benchmarks benchmark --target NATSWireBenchmarks
+//
+// mallocCountTotal is deterministic; its p90 thresholds are in Thresholds/<swift version>/:
+//   swift package --package-path Benchmarks benchmark thresholds check --target NATSWireBenchmarks \
+//       --metric mallocCountTotal --path Benchmarks/Thresholds/6.3
 
 /// Messages handled by one iteration of every benchmark here.
 let messagesPerIteration = 10_000
@@ -64,7 +68,7 @@ func parseBenchmark(payloadSize: Int) {
     let stream = msgStream(count: messagesPerIteration, payloadSize: payloadSize)
     let pieces = chunks(of: stream, size: chunkSize)
     Benchmark(
-        "parse \(messagesPerIteration) MSG \(payloadSize)B in 64KiB chunks",
+        "parse_MSG_\(payloadSize)B_x10k_in_64KiB_chunks",
         configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         let count = try parseAll(pieces)
@@ -98,7 +102,7 @@ func encodeBenchmarks(payloadSize: Int) {
     let capacity = messagesPerIteration * (payloadSize + 32)
 
     Benchmark(
-        "encode \(messagesPerIteration) PUB \(payloadSize)B ByteBuffer payload, reused buffer",
+        "encode_PUB_\(payloadSize)B_ByteBuffer_payload_x10k",
         configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         var buffer = ByteBuffer()
@@ -111,7 +115,7 @@ func encodeBenchmarks(payloadSize: Int) {
     }
 
     Benchmark(
-        "encode \(messagesPerIteration) PUB \(payloadSize)B [UInt8] payload, reused buffer",
+        "encode_PUB_\(payloadSize)B_bytes_payload_x10k",
         configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
     ) { benchmark in
         var buffer = ByteBuffer()
