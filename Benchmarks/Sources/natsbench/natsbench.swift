@@ -1,0 +1,273 @@
+// natsbench: our client in the peer benchmark of /work/shared/peers (same modes and
+// RESULT lines as the nats.c and nats.go programs there).
+//
+//   natsbench pub  URL N SIZE   publish N messages of SIZE bytes to "bench", then flush
+//   natsbench sub  URL N        subscribe to "bench"; print READY; time first to Nth message
+//   natsbench req  URL N SIZE   N sequential request/reply round trips on "echo"
+//   natsbench echo URL          reply on "echo" with the same payload; print READY
+//
+// Build: swift build -c release --package-path Benchmarks --product natsbench
+
+import NATSClient
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - Output
+
+/// Writes `text` to a file descriptor unbuffered (the runner waits for READY on stdout).
+func writeAll(_ fd: Int32, _ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
+
+/// One line on stdout, unbuffered.
+func emit(_ line: String) { writeAll(1, line + "\n") }
+
+func fail(_ what: String, _ error: any Error) -> Never {
+    var err = StandardError()
+    print("natsbench(swift): \(what) failed: \(error)", to: &err)
+    exit(1)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { writeAll(2, string) }
+}
+
+/// `value` with exactly `decimals` digits after the point (printf's %.Nf, without Foundation).
+func fixed(_ value: Double, _ decimals: Int) -> String {
+    guard value.isFinite else { return "\(value)" }
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let negative = value < 0
+    let scaled = (abs(value) * scale).rounded()
+    guard scaled < 9.0e18 else { return "\(value)" }
+    let units = UInt64(scaled)
+    let whole = units / UInt64(scale)
+    var text = "\(whole)"
+    if decimals > 0 {
+        var frac = String(units % UInt64(scale))
+        while frac.count < decimals { frac = "0" + frac }
+        text += "." + frac
+    }
+    return negative ? "-" + text : text
+}
+
+func seconds(_ d: Duration) -> Double {
+    let (s, attos) = d.components
+    return Double(s) + Double(attos) / 1e18
+}
+
+// MARK: - Connecting
+
+func connect(_ url: String, options: ConnectOptions = ConnectOptions()) async -> NATSClient {
+    do {
+        return try await NATSClient.connect(url, options: options.noReconnect().name("natsbench-swift"))
+    } catch {
+        fail("connect", error)
+    }
+}
+
+func payload(size: Int, byte: Character) -> ByteBuffer {
+    var buffer = ByteBuffer()
+    buffer.writeRepeatingByte(byte.asciiValue ?? 0, count: size)
+    return buffer
+}
+
+// MARK: - Modes
+
+func doPub(url: String, n: Int, size: Int) async {
+    let client = await connect(url)
+    let body = payload(size: size, byte: "a")
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    do {
+        for _ in 0..<n {
+            try await client.publish(body, to: "bench")
+        }
+        try await client.flush(timeout: .seconds(60))
+    } catch {
+        fail("publish", error)
+    }
+    let el = seconds(clock.now - t0)
+    emit("RESULT client=swift mode=pub n=\(n) size=\(size) secs=\(fixed(el, 6)) msgs_per_s=\(fixed(Double(n) / el, 0)) MB_per_s=\(fixed(Double(n) * Double(size) / el / 1e6, 2))")
+    await client.close()
+}
+
+/// Progress of the subscriber, read by the stall watchdog.
+final class Progress: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+func doSub(url: String, n: Int) async {
+    // No client-side slow-consumer drops (as SetPendingLimits(-1, -1) in the peers).
+    let options = ConnectOptions().with {
+        $0.subscriptionPendingMessages = Int.max
+        $0.subscriptionPendingBytes = 1 << 50
+    }
+    let client = await connect(url, options: options)
+    let sub: NATSSubscription
+    do {
+        sub = try await client.subscribe(to: "bench")
+        try await client.flush()
+    } catch {
+        fail("subscribe", error)
+    }
+    emit("READY")
+
+    let progress = Progress()
+    let watchdog = Task {
+        var last = -1
+        while true {
+            do { try await Task.sleep(for: .seconds(10)) } catch { return }
+            let seen = progress.count.load(ordering: .relaxed)
+            if seen == last {
+                var err = StandardError()
+                print("natsbench(swift): sub stalled at \(seen)/\(n) msgs", to: &err)
+                emit("RESULT client=swift mode=sub n=\(n) received=\(seen) error=stalled")
+                exit(2)
+            }
+            last = seen
+        }
+    }
+
+    let clock = ContinuousClock()
+    var first = clock.now
+    var last = first
+    var count = 0
+    var bytes = 0
+    do {
+        for try await message in sub {
+            if count == 0 { first = clock.now }
+            count += 1
+            bytes += message.payload.readableBytes
+            if count & 0x3FF == 0 { progress.count.store(count, ordering: .relaxed) }
+            if count == n {
+                last = clock.now
+                break
+            }
+        }
+    } catch {
+        fail("receive", error)
+    }
+    watchdog.cancel()
+    guard count == n else {
+        emit("RESULT client=swift mode=sub n=\(n) received=\(count) error=ended")
+        exit(2)
+    }
+    var el = seconds(last - first)
+    if el <= 0 { el = 1e-9 }
+    emit("RESULT client=swift mode=sub n=\(n) secs=\(fixed(el, 6)) msgs_per_s=\(fixed(Double(n) / el, 0)) MB_per_s=\(fixed(Double(bytes) / el / 1e6, 2))")
+    await client.close()
+}
+
+func doReq(url: String, n: Int, size: Int) async {
+    let client = await connect(url)
+    let body = payload(size: size, byte: "r")
+    let clock = ContinuousClock()
+    var latencies: [Double] = []
+    latencies.reserveCapacity(n)
+    let t0: ContinuousClock.Instant
+    do {
+        // Warm-up: makes the shared response subscription.
+        _ = try await client.request(body, to: "echo", timeout: .seconds(5))
+        t0 = clock.now
+        for _ in 0..<n {
+            let a = clock.now
+            let reply = try await client.request(body, to: "echo", timeout: .seconds(5))
+            let b = clock.now
+            if reply.payload.readableBytes != size {
+                var err = StandardError()
+                print("natsbench(swift): bad reply size \(reply.payload.readableBytes)", to: &err)
+                exit(1)
+            }
+            latencies.append(seconds(b - a) * 1e6)
+        }
+    } catch {
+        fail("request", error)
+    }
+    let el = seconds(clock.now - t0)
+    let mean = latencies.reduce(0, +) / Double(max(n, 1))
+    latencies.sort()
+    let p50 = latencies.isEmpty ? 0 : latencies[n / 2]
+    let p99 = latencies.isEmpty ? 0 : latencies[min(Int(Double(n) * 0.99), n - 1)]
+    emit("RESULT client=swift mode=req n=\(n) size=\(size) secs=\(fixed(el, 6)) req_per_s=\(fixed(Double(n) / el, 0)) mean_us=\(fixed(mean, 1)) p50_us=\(fixed(p50, 1)) p99_us=\(fixed(p99, 1))")
+    await client.close()
+}
+
+func doEcho(url: String) async {
+    let options = ConnectOptions().with {
+        $0.subscriptionPendingMessages = Int.max
+        $0.subscriptionPendingBytes = 1 << 50
+    }
+    let client = await connect(url, options: options)
+    let sub: NATSSubscription
+    do {
+        sub = try await client.subscribe(to: "echo")
+        try await client.flush()
+    } catch {
+        fail("subscribe", error)
+    }
+    emit("READY")
+    // Runs until SIGTERM/SIGINT ends the process (the default action).
+    do {
+        for try await message in sub {
+            if let reply = message.replyTo {
+                try await client.publish(message.payload, to: reply)
+            }
+        }
+    } catch {
+        fail("echo", error)
+    }
+    await client.close()
+}
+
+// MARK: - Main
+
+func usage() -> Never {
+    var err = StandardError()
+    print("usage: natsbench pub URL N SIZE | sub URL N | req URL N SIZE | echo URL", to: &err)
+    exit(64)
+}
+
+func number(_ text: String) -> Int {
+    guard let value = Int(text), value >= 0 else { usage() }
+    return value
+}
+
+@main
+struct NATSBench {
+    static func main() async {
+        let args = CommandLine.arguments
+        guard args.count >= 3 else { usage() }
+        let mode = args[1]
+        let url = args[2]
+        switch (mode, args.count) {
+        case ("pub", 5): await doPub(url: url, n: number(args[3]), size: number(args[4]))
+        case ("sub", 4):
+            let n = number(args[3])
+            guard n > 0 else { usage() }
+            await doSub(url: url, n: n)
+        case ("req", 5):
+            let n = number(args[3])
+            guard n > 0 else { usage() }
+            await doReq(url: url, n: n, size: number(args[4]))
+        case ("echo", 3): await doEcho(url: url)
+        default: usage()
+        }
+    }
+}
