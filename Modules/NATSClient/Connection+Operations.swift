@@ -182,12 +182,19 @@ extension Connection {
         let outcome: Result<NATSMessage, NATSError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Result<NATSMessage, NATSError>, Never>) in
                 let bridge = ResultResolver(done)
-                let registered = state.withLock { s -> Bool in
-                    guard s.phase != .closed else { return false }
-                    s.requests[token] = PendingRequest(continuation: bridge, timeoutTask: nil)
-                    return true
+                let deadline = ContinuousClock.now + timeout
+                let registered = state.withLock { s -> (ok: Bool, startTimer: Bool) in
+                    guard s.phase != .closed else { return (false, false) }
+                    s.requests[token] = PendingRequest(continuation: bridge, deadline: deadline, timeout: timeout, subject: subject)
+                    // One timer task serves every request; it is only (re)started when this
+                    // deadline comes before the one it sleeps towards.
+                    if let next = s.requestTimerDeadline, next <= deadline { return (true, false) }
+                    s.requestTimerDeadline = deadline
+                    s.requestTimerEpoch &+= 1
+                    return (true, true)
                 }
-                guard registered else { bridge.resume(throwing: .closed); return }
+                guard registered.ok else { bridge.resume(throwing: .closed); return }
+                if registered.startTimer { startRequestTimer() }
                 do throws(NATSError) {
                     if case .done(let w) = try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: false) {
                         w?.wake()
@@ -198,23 +205,48 @@ extension Connection {
                     }
                     return
                 }
-                let timer = Task { [weak self] in
-                    do { try await Task.sleep(for: timeout) } catch { return }
-                    if let p = self?.state.withLock({ $0.requests.removeValue(forKey: token) }) {
-                        p.continuation.resume(throwing: NATSError(.timeout, "no reply on '\(subject)' within \(timeout)"))
-                    }
-                }
-                state.withLock { s in
-                    if s.requests[token] != nil { s.requests[token]?.timeoutTask = timer } else { timer.cancel() }
-                }
             }
         } onCancel: {
             if let p = state.withLock({ $0.requests.removeValue(forKey: token) }) {
-                p.timeoutTask?.cancel()
                 p.continuation.resume(throwing: NATSError(.cancelled, "the request was cancelled"))
             }
         }
         return try outcome.get()
+    }
+
+    /// Sleeps until the earliest request deadline, fails the requests that expired, and goes
+    /// on while requests are pending; a newer timer (earlier deadline) makes this one stop.
+    private func startRequestTimer() {
+        let epoch = state.withLock { $0.requestTimerEpoch }
+        Task { [weak self] in
+            while true {
+                guard let self else { return }
+                guard let until = self.state.withLock({ $0.requestTimerEpoch == epoch ? $0.requestTimerDeadline : nil }) else { return }
+                do { try await Task.sleep(until: until) } catch { return }
+                let now = ContinuousClock.now
+                let (expired, stop): ([PendingRequest], Bool) = self.state.withLock { s in
+                    guard s.requestTimerEpoch == epoch else { return ([], true) }
+                    var expired: [PendingRequest] = []
+                    var next: ContinuousClock.Instant?
+                    for (token, p) in s.requests {
+                        if p.deadline <= now {
+                            expired.append(p)
+                            s.requests[token] = nil
+                        } else if let soonest = next, soonest <= p.deadline {
+                            continue
+                        } else {
+                            next = p.deadline
+                        }
+                    }
+                    s.requestTimerDeadline = next
+                    return (expired, next == nil)
+                }
+                for p in expired {
+                    p.continuation.resume(throwing: NATSError(.timeout, "no reply on '\(p.subject)' within \(p.timeout)"))
+                }
+                if stop { return }
+            }
+        }
     }
 
     // MARK: - Flush

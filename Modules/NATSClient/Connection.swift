@@ -336,7 +336,6 @@ final class Connection: Sendable {
             if sid == s.responseSID {
                 let token = Self.token(of: op.subjectBytes, prefixLength: s.responseInboxPrefix.utf8.count)
                 if let token, let pending = s.requests.removeValue(forKey: token) {
-                    pending.timeoutTask?.cancel()
                     return .request(pending.continuation)
                 }
                 return .none
@@ -526,7 +525,9 @@ struct PongWaiter: Sendable {
 
 struct PendingRequest: Sendable {
     let continuation: ResultResolver<NATSMessage>
-    var timeoutTask: Task<Void, Never>?
+    let deadline: ContinuousClock.Instant
+    let timeout: Duration
+    let subject: String
 }
 
 struct SubscriptionRecord: Sendable {
@@ -569,6 +570,9 @@ struct ConnectionState: Sendable {
     var requests: [String: PendingRequest] = [:]
     var nextRequestID: UInt64 = 0
     var nextFlushID: UInt64 = 0
+    /// The deadline the request timer sleeps towards, and which timer is current.
+    var requestTimerDeadline: ContinuousClock.Instant?
+    var requestTimerEpoch: UInt64 = 0
     var exitedWriters: Set<UInt64> = []
     var writerExitWaiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
     var nuid: NUID

@@ -224,6 +224,33 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         await client.close()
     }
 
+    @Test func aShorterTimeoutFiresWhileALongerRequestWaits() async throws {
+        let (client, _, _, _) = try await connectedPair()
+        let long = Task { try await client.request("a", to: "slow", timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(20))
+        let start = ContinuousClock.now
+        do {
+            _ = try await client.request("b", to: "slow", timeout: .milliseconds(100))
+            Issue.record("expected timeout")
+        } catch {
+            #expect(error.kind == .timeout)
+        }
+        #expect(ContinuousClock.now - start < .seconds(2))
+        let many = try await withThrowingTaskGroup(of: NATSError.Kind?.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    do { _ = try await client.request("\(i)", to: "slow", timeout: .milliseconds(50 + i)); return nil } catch { return (error as? NATSError)?.kind }
+                }
+            }
+            var kinds: [NATSError.Kind?] = []
+            for try await k in group { kinds.append(k) }
+            return kinds
+        }
+        #expect(many.allSatisfy { $0 == .timeout })
+        long.cancel()
+        await client.close()
+    }
+
     @Test func permissionsViolationIsAnEventAndTheConnectionStays() async throws {
         let log = EventLog()
         let (client, server, _, _) = try await connectedPair(ConnectOptions().eventHandler(log.handler))
