@@ -3,15 +3,25 @@
 /// Auth fields (`user`, `pass`, `authToken`, `jwt`, `nkey`, `sig`) are omitted from the
 /// JSON when `nil`. `description` never shows a secret.
 public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Ask the server to acknowledge every operation with `+OK` (we never do).
     public var verbose: Bool = false
+    /// Ask the server for strict protocol checks.
     public var pedantic: Bool = false
+    /// Whether the client uses TLS.
     public var tlsRequired: Bool = false
+    /// The connection name shown in monitoring.
     public var name: String? = nil
+    /// The client language, `swift`.
     public var lang: String = "swift"
+    /// The client version.
     public var version: String = NATSWireVersion.clientVersion
+    /// Protocol level 1: the server may send async INFO (cluster changes, lame duck).
     public var `protocol`: Int = 1
+    /// Whether the server delivers this connection's own messages back to it.
     public var echo: Bool = true
+    /// Whether the client understands headers (`HMSG`).
     public var headers: Bool = true
+    /// Whether the server answers a request with no subscriber with a 503 status.
     public var noResponders: Bool = true
     /// User name for user/password authentication.
     public var user: String? = nil

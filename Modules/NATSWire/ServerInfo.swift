@@ -9,22 +9,35 @@ import Foundation
 /// Every field is optional on the wire; absent fields take neutral defaults, and unknown
 /// fields are ignored, so newer servers never break decoding.
 public struct ServerInfo: Sendable, Equatable, Decodable {
+    /// The server's unique id.
     public var serverID: String = ""
+    /// The server's name.
     public var serverName: String = ""
+    /// The server version.
     public var version: String = ""
+    /// The Go version the server was built with.
     public var goVersion: String = ""
+    /// The host the server listens on.
     public var host: String = ""
+    /// The port the server listens on.
     public var port: Int = 0
     /// Whether the server supports headers (`HPUB`/`HMSG`).
     public var headers: Bool = false
     /// The largest payload (headers included) the server accepts, in bytes.
     public var maxPayload: Int = 1_048_576
+    /// The protocol level the server speaks.
     public var proto: Int = 0
+    /// The id the server gave this connection.
     public var clientID: UInt64? = nil
+    /// The client address as the server sees it.
     public var clientIP: String? = nil
+    /// Whether the server requires authentication.
     public var authRequired: Bool = false
+    /// Whether the server requires TLS.
     public var tlsRequired: Bool = false
+    /// Whether the server offers TLS without requiring it.
     public var tlsAvailable: Bool = false
+    /// Whether the server requires a client certificate.
     public var tlsVerify: Bool = false
     /// Other servers of the cluster a client may connect to (`host:port`).
     public var connectURLs: [String] = []
@@ -34,9 +47,13 @@ public struct ServerInfo: Sendable, Equatable, Decodable {
     public var lameDuckMode: Bool = false
     /// The nonce to sign for NKey and JWT authentication.
     public var nonce: String? = nil
+    /// The cluster name.
     public var cluster: String? = nil
+    /// The JetStream domain.
     public var domain: String? = nil
+    /// Whether JetStream is enabled.
     public var jetStream: Bool = false
+    /// The server's curve public key, for encrypted auth callouts.
     public var xkey: String? = nil
 
     /// An empty INFO with defaults.
