@@ -21,6 +21,9 @@ case "$target" in
     *) echo "unknown target '$target' (parser or headers)" >&2; exit 2 ;;
 esac
 
+# A Swift runtime trap should reach libFuzzer as a plain crash, not via the backtracer.
+export SWIFT_BACKTRACE=enable=no
+
 scratch=.build-fuzz
 flags=(-sanitize=fuzzer,address)
 swift build -c release --target NATSWire --scratch-path "$scratch" $(printf -- '-Xswiftc %s ' "${flags[@]}") >&2
@@ -31,7 +34,7 @@ products=$scratch/release
 # compile command for NATSWire.
 objects=()
 while IFS= read -r o; do objects+=("$o"); done < <(find "$products/" -path '*.build/*.o')
-args=$(grep -A12 '"C.NATSWire-[^"]*-release.module":' "$scratch/release.yaml" | grep -m1 'args:')
+args=$(awk '/"C\.NATSWire-[^"]*-release\.module":/ { found = 1 } found && /args:/ { print; exit }' "$scratch/release.yaml")
 cflags=()
 while IFS= read -r m; do cflags+=(-Xcc "$m"); done < <(grep -o -- '-fmodule-map-file=[^"]*' <<<"$args")
 while IFS= read -r i; do cflags+=(-Xcc -I -Xcc "$i"); done \
@@ -40,7 +43,7 @@ while IFS= read -r i; do cflags+=(-Xcc -I -Xcc "$i"); done \
 binary=$scratch/fuzz-$target
 if [[ ! -x $binary || $entry -nt $binary || -n $(find "$products/NATSWire.build" -name '*.o' -newer "$binary") ]]; then
     echo "linking $binary" >&2
-    swiftc "${flags[@]}" -parse-as-library -O -swift-version 6 \
+    swiftc "${flags[@]}" -parse-as-library -O -swift-version 6 -use-ld=lld \
         -I "$products/Modules" "${cflags[@]}" \
         "$entry" "${objects[@]}" -o "$binary"
 fi

@@ -1,7 +1,7 @@
 // libFuzzer entry point for ServerOpParser. Built by Tools/fuzz.sh, not by Package.swift.
 //
-// Input layout: byte 0 = config (bits 0-2: number of chunk-size bytes - 1; bit 3: small
-// limits), then that many chunk-size bytes, then the byte stream fed to the parser.
+// Input layout: byte 0 = config (bits 0-2: number of chunk-size bytes - 1; bits 3-4: limits,
+// default / small / Int.max / negative), then that many chunk-size bytes, then the byte stream fed to the parser.
 // The stream is parsed three ways (chunk sizes cycling through the size bytes, all at
 // once, byte by byte); all three must yield the same operations and the same error.
 import NATSWire
@@ -71,6 +71,28 @@ private func parse(
     return outcome
 }
 
+/// The operation name the stream must start with (after spaces and tabs) for `op`.
+private func keyword(of op: ServerOp) -> String {
+    switch op {
+    case .info: return "info"
+    case .msg(let m): return m.headerBytes == nil ? "msg" : "hmsg"
+    case .ping: return "ping"
+    case .pong: return "pong"
+    case .ok: return "+ok"
+    case .err: return "-err"
+    }
+}
+
+/// Checks that the first operation really is named by the first word of the stream,
+/// compared case-insensitively (ASCII letters only).
+private func checkFirstName(_ stream: UnsafeRawBufferPointer, _ op: ServerOp) {
+    let word = stream.drop { $0 == 0x20 || $0 == 0x09 }.prefix { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
+    let lowered = word.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+    if !lowered.elementsEqual(keyword(of: op).utf8) {
+        fail("\(op) parsed from a line starting with \(Array(word))")
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzServerOpParser(_ data: UnsafeRawPointer?, _ count: Int) -> CInt {
     guard let data, count > 0 else { return 0 }
@@ -80,9 +102,11 @@ public func fuzzServerOpParser(_ data: UnsafeRawPointer?, _ count: Int) -> CInt 
     guard count > 1 + sizeCount else { return 0 }
     let sizes = input[1...sizeCount].map { Int($0) + 1 }
     var limits = ServerOpParser.Limits()
-    if config & 8 != 0 {
-        limits.maxControlLine = 48
-        limits.maxMessageSize = 96
+    switch (config >> 3) & 3 {
+    case 1: (limits.maxControlLine, limits.maxMessageSize) = (48, 96)
+    case 2: (limits.maxControlLine, limits.maxMessageSize) = (.max, .max)
+    case 3: (limits.maxControlLine, limits.maxMessageSize) = (-1, -1)
+    default: break
     }
     let stream = UnsafeRawBufferPointer(rebasing: input[(1 + sizeCount)...])
 
@@ -91,5 +115,6 @@ public func fuzzServerOpParser(_ data: UnsafeRawPointer?, _ count: Int) -> CInt 
     let bytewise = parse(stream, limits: limits) { _ in 1 }
     if whole != chunked { fail("all-at-once \(whole) != chunked \(sizes): \(chunked)") }
     if whole != bytewise { fail("all-at-once \(whole) != byte-by-byte \(bytewise)") }
+    if let first = whole.ops.first { checkFirstName(stream, first) }
     return 0
 }
