@@ -15,9 +15,9 @@ public import NIOCore
 public struct ServerOpParser: Sendable {
     /// Limits that protect the client from a hostile or broken server.
     public struct Limits: Sendable, Equatable {
-        /// The longest control line (operation and arguments), in bytes.
+        /// The longest control line (operation and arguments), in bytes. Negative counts as 0.
         public var maxControlLine: Int = 4096
-        /// The largest message (headers and payload), in bytes.
+        /// The largest message (headers and payload), in bytes. Negative counts as 0.
         public var maxMessageSize: Int = 64 * 1024 * 1024
         /// Default limits.
         public init() {}
@@ -119,7 +119,8 @@ public struct ServerOpParser: Sendable {
     }
 
     private mutating func parseControlLine() throws(ProtocolError) -> ServerOp? {
-        let maxLine = limits.maxControlLine
+        // Clamped so that `maxLine + 2` cannot overflow.
+        let maxLine = min(max(limits.maxControlLine, 0), Int.max - 2)
         let scanned: Result<ControlLine?, ProtocolError> = buffer.withUnsafeReadableBytes { raw in
             Self.scanControlLine(raw, maxLine: maxLine)
         }
@@ -182,7 +183,7 @@ public struct ServerOpParser: Sendable {
             guard h <= total else { throw ProtocolError(.headerSizeExceedsTotal, detail: name) }
             headerSize = Int(h)
         }
-        guard total <= UInt64(limits.maxMessageSize) else {
+        guard total <= UInt64(max(limits.maxMessageSize, 0)) else {
             throw ProtocolError(.payloadTooLarge, detail: "\(name) of \(total) bytes")
         }
         return PendingMessage(
@@ -192,7 +193,8 @@ public struct ServerOpParser: Sendable {
     }
 
     private mutating func finishMessage(_ message: PendingMessage) throws(ProtocolError) -> ServerOp? {
-        guard buffer.readableBytes >= message.totalSize + 2 else { return nil }
+        // `totalSize + 2` could overflow when the limit is `Int.max`.
+        guard buffer.readableBytes - 2 >= message.totalSize else { return nil }
         let start = buffer.readerIndex
         let cr = buffer.getInteger(at: start + message.totalSize, as: UInt8.self)
         let lf = buffer.getInteger(at: start + message.totalSize + 1, as: UInt8.self)
@@ -236,7 +238,11 @@ public struct ServerOpParser: Sendable {
         func opIs(_ name: StaticString) -> Bool {
             guard opLength == name.utf8CodeUnitCount else { return false }
             let n = name.utf8Start
-            for k in 0..<opLength where (raw[opStart + k] | 0x20) != (n[k] | 0x20) { return false }
+            for k in 0..<opLength where raw[opStart + k] != n[k] {
+                // Only letters fold: `| 0x20` would also turn VT into `+` and CR into `-`.
+                let lower = raw[opStart + k] | 0x20
+                guard lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z"), lower == n[k] | 0x20 else { return false }
+            }
             return true
         }
         let op: Op

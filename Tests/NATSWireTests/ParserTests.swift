@@ -124,6 +124,33 @@ func msg(_ subject: String, _ sid: UInt64, reply: String? = nil, headers: String
         #expect(parseError("MSG a 1 11\r\n", limits: limits)?.kind == .payloadTooLarge)
     }
 
+    /// Found by fuzzing (Tests/Fuzz): case folding with `| 0x20` made VT match `+` and CR match `-`.
+    @Test func onlyLettersFoldInOperationNames() {
+        #expect(parseError("\u{0B}OK\r\n")?.kind == .unknownOperation)
+        #expect(parseError("\rERR 'x'\r\n")?.kind == .unknownOperation)
+        #expect(parseError("\u{0B}ok\r\n")?.kind == .unknownOperation)
+    }
+
+    /// Found by fuzzing (Tests/Fuzz): `Int.max` limits overflowed (`maxControlLine + 2`,
+    /// `totalSize + 2`) and negative ones trapped in `UInt64(_:)`.
+    @Test func extremeLimitsDoNotTrap() throws {
+        var huge = ServerOpParser.Limits()
+        huge.maxControlLine = .max
+        huge.maxMessageSize = .max
+        var parser = ServerOpParser(limits: huge)
+        parser.append(ByteBuffer(string: "PING\r\nMSG a 1 9223372036854775807\r\nabc"))
+        #expect(try parser.next() == .ping)
+        #expect(try parser.next() == nil)
+
+        var negative = ServerOpParser.Limits()
+        negative.maxControlLine = -1
+        negative.maxMessageSize = -1
+        #expect(parseError("MSG a 1 0\r\n\r\n", limits: negative)?.kind == .controlLineTooLong)
+        negative.maxControlLine = 100
+        #expect(parseError("MSG a 1 1\r\nx\r\n", limits: negative)?.kind == .payloadTooLarge)
+        #expect(parseError("MSG a 1 0\r\n\r\n", limits: negative) == nil)
+    }
+
     @Test func parserStaysFailed() {
         var parser = ServerOpParser()
         parser.append(ByteBuffer(string: "BOGUS\r\nPING\r\n"))
