@@ -39,24 +39,37 @@ extension Connection {
 
     // MARK: - Publish
 
+    /// Publishes without suspending when the outbound buffer has room; returns `false` when
+    /// the caller must wait for space (``waitForOutboundSpace()``) and try again. Kept
+    /// synchronous so the common case allocates no async frame.
+    @inline(__always)
+    func tryPublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
+        switch try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: true) {
+        case .done(let writer):
+            writer?.wake()
+            return true
+        case .full:
+            return false
+        }
+    }
+
     func publish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
         try validatePublish(subject: subject, reply: reply, headers: headers)
-        while true {
-            switch try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: true) {
-            case .done(let writer):
-                writer?.wake()
-                return
-            case .full:
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let parked = state.withLock { s -> Bool in
-                        guard s.phase == .connected || s.phase == .draining,
-                              s.outbound.readableBytes > Self.outboundHighWater else { return false }
-                        s.spaceWaiters.append(c)
-                        return true
-                    }
-                    if !parked { c.resume() }
-                }
+        while try !tryPublish(payload, subject: subject, reply: reply, headers: headers) {
+            await waitForOutboundSpace()
+        }
+    }
+
+    /// Suspends until the writer took the outbound buffer (or the connection is no longer up).
+    func waitForOutboundSpace() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let parked = state.withLock { s -> Bool in
+                guard s.phase == .connected || s.phase == .draining,
+                      s.outbound.readableBytes > Self.outboundHighWater else { return false }
+                s.spaceWaiters.append(c)
+                return true
             }
+            if !parked { c.resume() }
         }
     }
 

@@ -387,7 +387,9 @@ final class Connection: Sendable {
     func writerLoop(stream: any ByteStream, generation: UInt64) async {
         defer { writerExited(generation) }
         while true {
-            let batch: ByteBuffer? = await withCheckedContinuation { (c: CheckedContinuation<ByteBuffer?, Never>) in
+            // An unsafe continuation: its layout is known to the compiler (a checked one is
+            // resilient), which keeps value-witness calls off the publish path that wakes it.
+            let batch: ByteBuffer? = await withUnsafeContinuation { (c: UnsafeContinuation<ByteBuffer?, Never>) in
                 enum Take { case batch(ByteBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
                 let take: Take = state.withLock { s in
                     guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
@@ -507,7 +509,9 @@ final class Connection: Sendable {
 /// A parked writer task, woken when bytes are appended.
 struct WriterWaiter: Sendable {
     let generation: UInt64
-    let resume: CheckedContinuation<ByteBuffer?, Never>
+    /// Resumed exactly once: by `wake()` after it was taken from the state under the lock, or
+    /// by the writer itself when it did not park.
+    let resume: UnsafeContinuation<ByteBuffer?, Never>
 
     /// Wakes the writer with an empty batch; it then takes the real one under the lock.
     func wake() { resume.resume(returning: ByteBuffer()) }

@@ -113,6 +113,9 @@ public final class NATSClient: Sendable {
     /// - Throws: `.invalidSubject`, `.invalidHeaders`, `.maxPayloadExceeded` (nothing is sent),
     ///   `.reconnectBufferExceeded` while disconnected, `.connectionClosed`.
     public func publish(_ payload: ByteBuffer, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try connection.validatePublish(subject: subject, reply: reply, headers: headers)
+        // The common case does not suspend and makes no further async call.
+        if try connection.tryPublish(payload, subject: subject, reply: reply, headers: headers) { return }
         try await connection.publish(payload, subject: subject, reply: reply, headers: headers)
     }
 
