@@ -158,3 +158,35 @@ struct CredsCommand: AsyncParsableCommand {
         return "\(s)s"
     }
 }
+
+// MARK: - jwt
+
+struct JWTCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jwt",
+        abstract: "Issue an operator, account or user JWT (for test and demo setups without nsc).",
+        discussion: "Operator JWTs are self-signed (--signer is the operator's own seed); account JWTs are signed by an operator seed, user JWTs by an account seed."
+    )
+
+    @Option(help: "operator, account or user.") var type: String
+    @Option(help: ArgumentHelp("The public key the JWT describes (O..., A... or U...).", valueName: "key")) var subject: String
+    @Option(help: ArgumentHelp("The seed file of the signer.", valueName: "file")) var signer: String
+    @Option(help: "The name claim.") var name: String?
+    @Option(help: ArgumentHelp("Expire after this many seconds.", valueName: "seconds")) var expiresIn: Int?
+
+    func run() async throws {
+        let claimType: JWTClaimType
+        switch type {
+        case "operator": claimType = .operator
+        case "account": claimType = .account
+        case "user": claimType = .user
+        default: throw CLIFailure("config", "--type must be operator, account or user, not '\(type)'", usage: true)
+        }
+        let key = try NKeyPair(seed: readSeed(signer, flag: "--signer"))
+        let jwt = try JWTIssuer.issue(
+            claimType, subject: subject, name: name, signer: key,
+            expires: expiresIn.map { Date().addingTimeInterval(TimeInterval($0)) }
+        )
+        print(jwt)
+    }
+}

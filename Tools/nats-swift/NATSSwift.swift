@@ -17,7 +17,7 @@ struct NATSSwift: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Check.self, Pub.self, Sub.self, Req.self, Reply.self, Info.self, Bench.self,
-            NKeyCommand.self, CredsCommand.self,
+            NKeyCommand.self, CredsCommand.self, JWTCommand.self,
         ]
     )
 }
