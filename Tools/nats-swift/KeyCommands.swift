@@ -69,7 +69,7 @@ struct NKeyCommand: AsyncParsableCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Verify a signature against a public key; exits 0 and prints 'valid' when it holds.")
         @Option(help: ArgumentHelp("The public key (U..., A..., O..., N..., C...).", valueName: "key")) var key: String
-        @Option(help: ArgumentHelp("The signature, base64url (or standard base64).", valueName: "sig")) var sig: String
+        @Option(parsing: .unconditional, help: ArgumentHelp("The signature, base64url (or standard base64); may start with '-'.", valueName: "sig")) var sig: String
         @Argument(help: "The data that was signed (or --file).") var data: String?
         @Option(help: ArgumentHelp("Verify this file's bytes.", valueName: "file")) var file: String?
 
