@@ -72,6 +72,12 @@ struct Check: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    func validate() throws {
+        if connection.noEcho {
+            throw ValidationError("check receives its own message, which --no-echo forbids; leave --no-echo out")
+        }
+    }
+
     func run() async throws {
         let collector = ServerErrorCollector(printEvents: false)
         let client = try await connection.connect(events: collector.handler)

@@ -49,6 +49,11 @@ enum Entry {
         } catch let code as ExitCode {
             exit(code.rawValue)
         } catch {
+            // A command with subcommands run on its own asks for its help screen.
+            if NATSSwift.exitCode(for: error) == .success {
+                print(NATSSwift.fullMessage(for: error))
+                exit(0)
+            }
             let failure = CLIFailure(error)
             standardError("error: \(failure.kind): \(failure.message)")
             exit(failure.isUsage ? 2 : 1)
