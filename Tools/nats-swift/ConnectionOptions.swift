@@ -193,7 +193,11 @@ struct ConnectionOptions: ParsableArguments {
                 ? " (does the server have handshake_first?)"
                 : " (does the server expect TLS first? try --tls-first; or raise --timeout)"
         case .tls:
-            if tlsCA.isEmpty { message += " (a private CA needs --tls-ca FILE)" }
+            if message.contains("hostnameMismatch") {
+                message += " (connect by a name the certificate lists, or use --tls-server-name)"
+            } else if message.contains("unknownCA") && tlsCA.isEmpty {
+                message += " (a private CA needs --tls-ca FILE)"
+            }
         case .secureConnectionRequired:
             message += " (use tls:// or a server with TLS)"
         default:
