@@ -111,6 +111,12 @@ EOF
 { common demo-mtls 4445; tls_block ", ca_file: \"$DIR/ca.pem\", verify: true"; } > mtls.conf
 
 # ---- start the servers ----
+for port in 4222 4223 4224 4443 4444 4445 8080 8443; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "error: config: port $port is already in use; the demo needs 4222-4224, 4443-4445, 8080 and 8443 free" >&2
+        exit 1
+    fi
+done
 for name in main token operator tls tls-first mtls; do
     "$NATS_SERVER" -c "$name.conf" > "$name.log" 2>&1 &
     PIDS+=($!)

@@ -234,6 +234,8 @@ func writeFile(_ dir: String, _ name: String, _ text: String) throws -> String {
         let jwtFile = try writeFile(dir, "user.jwt", user.jwt + "\n")
         let seedFile = try writeFile(dir, "user.seed", user.key.revealSeed() + "\n")
         let credsFile = try writeFile(dir, "user.creds", Credentials.fileContents(jwt: user.jwt, seed: user.key.revealSeed()))
+        let expired = try fixture.user("expired", expires: Date(timeIntervalSinceNow: -60))
+        let expiredFile = try writeFile(dir, "expired.creds", Credentials.fileContents(jwt: expired.jwt, seed: expired.key.revealSeed()))
 
         try await withServers([
             NATSServer.Options(config: Self.mainConfig(nkey: nkey), websocket: .init(extra: "  no_auth_user: demo")),
@@ -270,7 +272,12 @@ func writeFile(_ dir: String, _ name: String, _ text: String) throws -> String {
             #expect(!wrong.stderr.contains("wrong-pass-42"))
             async let badToken: Void = expectFailure(["check", "-s", token.clientURL, "--token", "nope"], kind: "authorization-violation")
             async let bareNKeyInOperatorMode: Void = expectFailure(["check", "-s", op.clientURL, "--nkey", nkeyFile], kind: "authorization-violation")
-            _ = try await (badToken, bareNKeyInOperatorMode)
+            async let expiredRejected: Void = expectFailure(["check", "-s", op.clientURL, "--creds", expiredFile], kind: "authorization-violation")
+            _ = try await (badToken, bareNKeyInOperatorMode, expiredRejected)
+            let expiredShown = try await CLI.run(["creds", expiredFile])
+            #expect(expiredShown.status == 1, "\(expiredShown)")
+            #expect(expiredShown.errorLine?.hasPrefix("error: authentication: ") == true && expiredShown.stderr.contains("expired"), "\(expiredShown)")
+            #expect(!expiredShown.stdout.contains(expired.key.revealSeed()) && !expiredShown.stderr.contains(expired.key.revealSeed()))
         }
     }
 
