@@ -21,9 +21,14 @@ DIR=${DEMO_DIR:-/tmp/nats-swift-demo}
 BIN="$ROOT/.build/debug"
 NATS="$BIN/nats-swift"
 
-echo "building (swift build) ..." >&2
-swift build 2>&1 | grep -E "error|warning:|Compiling|Build complete" | grep -v Compiling >&2 || true
-[ -x "$NATS" ] || { echo "error: the build did not produce $NATS" >&2; exit 1; }
+echo "building the tool and the examples (swift build; the first build takes a few minutes) ..." >&2
+BUILD_LOG=$(mktemp)
+if ! swift build > "$BUILD_LOG" 2>&1; then
+    grep -E "error" "$BUILD_LOG" | head -20 >&2 || tail -20 "$BUILD_LOG" >&2
+    echo "error: config: swift build failed (full log: $BUILD_LOG)" >&2
+    exit 1
+fi
+rm -f "$BUILD_LOG"
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
