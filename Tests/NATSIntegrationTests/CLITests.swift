@@ -216,7 +216,7 @@ func writeFile(_ dir: String, _ name: String, _ text: String) throws -> String {
 
             // TLS failures say what to fix.
             async let untrusted: Void = expectFailure(["check", "-s", "tls://localhost:\(tls.port)"], kind: "tls", mentioning: "--tls-ca")
-            async let noClientCert: Void = expectFailure(["check", "-s", "tls://localhost:\(mutual.port)"] + ca, kind: "tls")
+            async let noClientCert: Void = expectFailure(["check", "-s", "tls://localhost:\(mutual.port)"] + ca, kind: "tls", mentioning: "--tls-cert")
             async let plainRequired: Void = expectFailure(["check", "-s", plain.clientURL, "--tls-required"], kind: "secure-connection-required")
             async let tlsFirstExpected: Void = expectFailure(["check", "-s", "nats://localhost:\(first.port)", "--timeout", "1"] + ca, kind: "timeout", mentioning: "--tls-first")
             _ = try await (untrusted, noClientCert, plainRequired, tlsFirstExpected)

@@ -193,10 +193,16 @@ struct ConnectionOptions: ParsableArguments {
                 ? " (does the server have handshake_first?)"
                 : " (does the server expect TLS first? try --tls-first; or raise --timeout)"
         case .tls:
-            if message.contains("hostnameMismatch") {
+            switch (error.underlying as? TLSError)?.kind {
+            case .hostnameMismatch?:
                 message += " (connect by a name the certificate lists, or use --tls-server-name)"
-            } else if message.contains("unknownCA") && tlsCA.isEmpty {
+            case .unknownCA? where tlsCA.isEmpty:
                 message += " (a private CA needs --tls-ca FILE)"
+            case .clientCertificateRequired?, .peerRejectedCertificate?, .transport?, .closed?:
+                // With TLS 1.3 a server that requires a client certificate just closes the session.
+                if tlsCert == nil { message += " (if the server verifies clients, give --tls-cert FILE --tls-key FILE)" }
+            default:
+                break
             }
         case .secureConnectionRequired:
             message += " (use tls:// or a server with TLS)"
@@ -204,13 +210,6 @@ struct ConnectionOptions: ParsableArguments {
             break
         }
         return message
-    }
-
-    /// A URL with its password or token replaced by `***`.
-    static func redacted(_ url: String) -> String {
-        guard let info = userinfo(of: url) else { return url }
-        let replacement = info.contains(":") ? String(info.prefix { $0 != ":" }) + ":***" : "***"
-        return url.replacingCharacters(in: info.startIndex..<info.endIndex, with: replacement)
     }
 }
 
