@@ -214,6 +214,24 @@ func writeFile(_ dir: String, _ name: String, _ text: String) throws -> String {
                                               transport: "tls", server: mutual)
             _ = try await (tcp, ws, wsDeflate, tlsScheme, upgrade, wss, tlsFirst, mutualTLS)
 
+            // `info` shows the negotiated TLS and the server's certificate.
+            let info = try await CLI.run(["info", "-s", "tls://localhost:\(mutual.port)", "--tls-cert", certs.clientCertificate, "--tls-key", certs.clientKeyPKCS8] + ca)
+            #expect(info.status == 0, "\(info)")
+            #expect(info.stdout.contains("tls_version       TLSv1."), "\(info)")
+            #expect(info.stdout.contains("tls_cipher"), "\(info)")
+            #expect(info.stdout.contains("peer_certificate  CN=localhost"), "\(info)")
+            #expect(info.stdout.contains("tls_verify        true"), "\(info)")
+
+            // `bench --json` prints one JSON object with rates and latencies.
+            for mode in ["pubsub", "reqrep"] {
+                let bench = try await CLI.run(["bench", "-s", plain.clientURL, "--mode", mode, "--count", "200", "--size", "64", "--json"])
+                #expect(bench.status == 0, "\(bench)")
+                let object = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any]
+                #expect(object?["mode"] as? String == mode, "\(bench)")
+                #expect(object?["messages"] as? Int == 200, "\(bench)")
+                #expect((object?["latency_us"] as? [String: Any])?["p99"] != nil, "\(bench)")
+            }
+
             // TLS failures say what to fix.
             async let untrusted: Void = expectFailure(["check", "-s", "tls://localhost:\(tls.port)"], kind: "tls", mentioning: "--tls-ca")
             async let noClientCert: Void = expectFailure(["check", "-s", "tls://localhost:\(mutual.port)"] + ca, kind: "tls", mentioning: "--tls-cert")
