@@ -11,6 +11,13 @@ let swiftSettings: [SwiftSetting] = [
 let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// The example programs under Examples/<Name>/, one per transport and per auth method.
+let examples = [
+    "TCP", "TLS", "TLSFirst", "MutualTLS", "WebSocket", "SecureWebSocket",
+    "UserPassword", "Token", "NKey", "JWT", "CredentialsFile", "AuthCallback", "URLCredentials",
+]
 
 let package = Package(
     name: "swift-nats",
@@ -22,10 +29,12 @@ let package = Package(
         .library(name: "NATSTLS", targets: ["NATSTLS"]),
         .library(name: "NATSWebSocket", targets: ["NATSWebSocket"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),
+        .executable(name: "nats-swift", targets: ["nats-swift"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // MARK: - System libraries (module map + shim header only)
@@ -89,6 +98,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: - Tools
+        .executableTarget(
+            name: "nats-swift",
+            dependencies: ["NATSClient", argumentParser, nioCore],
+            path: "Tools/nats-swift",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
         .target(
             name: "NATSTestSupport",
@@ -134,5 +151,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-    ]
+    ] + examples.map { name in
+        .executableTarget(
+            name: "Example\(name)",
+            dependencies: ["NATSClient"],
+            path: "Examples/\(name)",
+            swiftSettings: swiftSettings
+        )
+    }
 )
