@@ -112,30 +112,37 @@ final class TCPInboundQueue: Sendable {
 
     // MARK: Consumer
 
-    func next(channel: any Channel) async throws -> ByteBuffer? {
-        enum Outcome {
-            case chunk(ByteBuffer, rearm: Bool)
-            case end
-            case failed(TransportError)
-            case cancelled
+    private enum Outcome {
+        case chunk(ByteBuffer, rearm: Bool)
+        case end
+        case failed(TransportError)
+        case cancelled
+    }
+
+    /// A queued chunk (re-arming reads once the queue fell to the low watermark), the end of
+    /// the stream, or `nil` when the reader has to wait.
+    private static func takeReady(_ state: inout State, lowWatermark: Int) -> Outcome? {
+        if state.closedLocally { return .end }
+        if let chunk = state.chunks.popFirst() {
+            state.bufferedBytes -= chunk.readableBytes
+            var rearm = false
+            if state.readSuppressed && state.bufferedBytes <= lowWatermark {
+                state.readSuppressed = false
+                rearm = true
+            }
+            return .chunk(chunk, rearm: rearm)
         }
+        switch state.end {
+        case .eof: return .end
+        case .failed(let error): return .failed(error)
+        case nil: return nil
+        }
+    }
+
+    func next(channel: any Channel) async throws -> ByteBuffer? {
         // Fast path: data already queued, no continuation.
         let ready: Outcome? = state.withLock { state in
-            if state.closedLocally { return .end }
-            if let chunk = state.chunks.popFirst() {
-                state.bufferedBytes -= chunk.readableBytes
-                var rearm = false
-                if state.readSuppressed && state.bufferedBytes <= lowWatermark {
-                    state.readSuppressed = false
-                    rearm = true
-                }
-                return .chunk(chunk, rearm: rearm)
-            }
-            switch state.end {
-            case .eof: return .end
-            case .failed(let error): return .failed(error)
-            case nil: return nil
-            }
+            Self.takeReady(&state, lowWatermark: lowWatermark)
         }
         switch ready {
         case .chunk(let chunk, let rearm):
@@ -152,21 +159,7 @@ final class TCPInboundQueue: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
                 let outcome: Outcome? = state.withLock { state in
-                    if state.closedLocally { return .end }
-                    if let chunk = state.chunks.popFirst() {
-                        state.bufferedBytes -= chunk.readableBytes
-                        var rearm = false
-                        if state.readSuppressed && state.bufferedBytes <= lowWatermark {
-                            state.readSuppressed = false
-                            rearm = true
-                        }
-                        return .chunk(chunk, rearm: rearm)
-                    }
-                    switch state.end {
-                    case .eof: return .end
-                    case .failed(let error): return .failed(error)
-                    case nil: break
-                    }
+                    if let ready = Self.takeReady(&state, lowWatermark: lowWatermark) { return ready }
                     if Task.isCancelled { return .cancelled }
                     state.waiter = continuation
                     return nil
