@@ -129,6 +129,9 @@ struct Connector: Sendable {
                 case .fail(let failure):
                     switch failure {
                     case .secureConnectionRequired:
+                        if url.isWebSocket {
+                            throw NATSError(.secureConnectionRequired, "TLS is required by the options but \(url) is plain WebSocket; use a wss:// URL. Nothing was sent")
+                        }
                         throw NATSError(.secureConnectionRequired, "TLS is required (by the options or the URL \(url)) but the server does not offer it; nothing was sent")
                     case .server(let e):
                         throw Self.explain(NATSError.from(server: e), jwt: connect.jwt)

@@ -58,6 +58,12 @@ struct HandshakeStateMachine: Sendable {
     mutating func infoReceived(_ info: ServerInfo) -> Action {
         switch state {
         case .awaitingInfo:
+            if requirements.webSocket && requirements.tlsRequiredByOptions && !requirements.tlsRequiredByURL {
+                // TLS was asked for, but a `ws://` URL has none and NATS-level TLS does not
+                // apply to WebSocket: use `wss://`.
+                state = .failed
+                return .fail(.secureConnectionRequired)
+            }
             if requirements.webSocket || requirements.tlsFirst {
                 state = .authenticating(info)
                 return .authenticate(info)

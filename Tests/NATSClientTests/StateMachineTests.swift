@@ -51,6 +51,17 @@ import Testing
         #expect(ws.infoReceived(info(tlsRequired: true)) == .authenticate(info(tlsRequired: true)))
     }
 
+    @Test func requiredTLSOverPlainWebSocketFails() {
+        var r = HandshakeStateMachine.Requirements()
+        r.webSocket = true
+        r.tlsRequiredByOptions = true
+        var plain = HandshakeStateMachine(requirements: r)
+        #expect(plain.infoReceived(info()) == .fail(.secureConnectionRequired))
+        r.tlsRequiredByURL = true
+        var secure = HandshakeStateMachine(requirements: r)
+        #expect(secure.infoReceived(info()) == .authenticate(info()))
+    }
+
     @Test func errorsAndOutOfOrder() {
         var m = HandshakeStateMachine(requirements: .init())
         #expect(m.pingReceived() == .fail(.unexpected("PING before INFO")))

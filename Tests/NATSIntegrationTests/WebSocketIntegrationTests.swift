@@ -68,6 +68,12 @@ import Testing
             let chained = try await ConnectOptions.withUserAndPassword("wsuser", "wspass").connect("ws://127.0.0.1:\(port)")
             await chained.close()
             do {
+                _ = try await ConnectOptions.withUserAndPassword("wsuser", "wspass").requireTLS().connect("ws://127.0.0.1:\(port)")
+                Issue.record("requireTLS over ws:// must not send the password in the clear")
+            } catch {
+                #expect((error as? NATSError)?.kind == .secureConnectionRequired)
+            }
+            do {
                 _ = try await ConnectOptions.withUserAndPassword("wsuser", "wrong").connect("ws://127.0.0.1:\(port)")
                 Issue.record("expected authorization violation")
             } catch {
