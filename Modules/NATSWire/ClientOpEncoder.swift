@@ -31,41 +31,53 @@ public enum ClientOpEncoder {
 
     /// `PUB <subject> [reply] <size>\r\n<payload>\r\n`.
     public static func writePub(subject: String, reply: String?, payload: ByteBuffer, to buffer: inout ByteBuffer) {
-        writePubLine(subject: subject, reply: reply, size: payload.readableBytes, to: &buffer)
-        buffer.writeImmutableBuffer(payload)
-        buffer.writeStaticString("\r\n")
+        let size = UInt64(payload.readableBytes)
+        payload.withUnsafeReadableBytes { body in
+            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: body, to: &buffer)
+        }
     }
 
     /// `PUB` with a payload from any contiguous bytes.
     public static func writePub(subject: String, reply: String?, payload: some Collection<UInt8>, to buffer: inout ByteBuffer) {
-        writePubLine(subject: subject, reply: reply, size: payload.count, to: &buffer)
-        buffer.writeBytes(payload)
-        buffer.writeStaticString("\r\n")
+        let size = UInt64(payload.count)
+        let done: Void? = payload.withContiguousStorageIfAvailable { bytes in
+            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: UnsafeRawBufferPointer(bytes), to: &buffer)
+        }
+        if done == nil {
+            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: nil, to: &buffer)
+            buffer.writeBytes(payload)
+            buffer.writeStaticString("\r\n")
+        }
     }
 
-    private static func writePubLine(subject: String, reply: String?, size: Int, to buffer: inout ByteBuffer) {
-        writeLine("PUB ", subject: subject, reply: reply, first: UInt64(size), second: nil, to: &buffer)
-    }
-
-    /// Writes `<op><subject> [reply] <first>[ <second>]\r\n` with one unsafe write: each
-    /// separate ByteBuffer call pays its own bounds and exclusivity checks, which dominated
-    /// the cost of a small PUB.
+    /// Writes `<op><subject> [reply] <first>[ <second>]\r\n`, then `body` and CRLF when a body
+    /// is given, with one unsafe write: each separate ByteBuffer call pays its own bounds and
+    /// exclusivity checks, which dominated the cost of a small PUB.
     @inline(__always)
-    private static func writeLine(_ op: StaticString, subject: String, reply: String?, first: UInt64, second: UInt64?, to buffer: inout ByteBuffer) {
-        let capacity = op.utf8CodeUnitCount + subject.utf8.count + (reply?.utf8.count ?? 0) + 2 * 21 + 4
+    private static func writeLine(
+        _ op: StaticString, subject: String, reply: String?, first: UInt64, second: UInt64?,
+        body: UnsafeRawBufferPointer? = nil, to buffer: inout ByteBuffer
+    ) {
+        let capacity = op.utf8CodeUnitCount + subject.utf8.count + (reply?.utf8.count ?? 0) + 2 * 21 + 4 + (body.map { $0.count + 2 } ?? 0)
         let written: Int? = subject.utf8.withContiguousStorageIfAvailable { subjectBytes -> Int? in
             let replyWritten: Int?? = reply.map { r in r.utf8.withContiguousStorageIfAvailable { replyBytes -> Int in
                 buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
-                    fill(out, op, subjectBytes, replyBytes, first, second)
+                    fill(out, op, subjectBytes, replyBytes, first, second, body)
                 }
             } }
             if let replyWritten { return replyWritten }
             return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
-                fill(out, op, subjectBytes, nil, first, second)
+                fill(out, op, subjectBytes, nil, first, second, body)
             }
         } ?? nil
         if written != nil { return }
         // Strings without contiguous UTF-8 storage (rare): the plain path.
+        defer {
+            if let body {
+                buffer.writeBytes(body)
+                buffer.writeStaticString("\r\n")
+            }
+        }
         buffer.writeStaticString(op)
         buffer.writeString(subject)
         buffer.writeInteger(UInt8(ascii: " "))
@@ -84,7 +96,8 @@ public enum ClientOpEncoder {
     @inline(__always)
     private static func fill(
         _ out: UnsafeMutableRawBufferPointer, _ op: StaticString, _ subject: UnsafeBufferPointer<UInt8>,
-        _ reply: UnsafeBufferPointer<UInt8>?, _ first: UInt64, _ second: UInt64?
+        _ reply: UnsafeBufferPointer<UInt8>?, _ first: UInt64, _ second: UInt64?,
+        _ body: UnsafeRawBufferPointer?
     ) -> Int {
         guard let base = out.baseAddress else { return 0 }
         var i = 0
@@ -109,7 +122,14 @@ public enum ClientOpEncoder {
         }
         base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: i, as: UInt8.self)
         base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: i + 1, as: UInt8.self)
-        return i + 2
+        i += 2
+        if let body {
+            if let b = body.baseAddress, body.count > 0 { copy(b, body.count) }
+            base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: i, as: UInt8.self)
+            base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: i + 1, as: UInt8.self)
+            i += 2
+        }
+        return i
     }
 
     /// Writes `value` in decimal at `out` (room for 20 digits) and returns the digit count.
