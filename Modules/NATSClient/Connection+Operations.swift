@@ -153,6 +153,7 @@ extension Connection {
         let result: Result<(SubscriptionQueue?, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed else { return .success((nil, nil)) }
             guard var record = s.subscriptions[sid] else { return .success((nil, nil)) }
+            if record.maxMessages == nil { record.delivered = record.queue.routedCount }
             if let count, record.delivered < count {
                 record.maxMessages = count
                 s.subscriptions[sid] = record

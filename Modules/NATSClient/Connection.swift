@@ -210,9 +210,9 @@ final class Connection: Sendable {
 
     /// Forces the current transport closed so the client reconnects (to another server if any).
     func forceReconnect() async {
-        let (stream, generation) = state.withLock { ($0.stream, $0.generation) }
-        await stream?.close()
-        transportLost(generation: generation, error: nil)
+        // transportLost closes the stream itself, after recording why.
+        let generation = state.withLock { $0.generation }
+        transportLost(generation: generation, error: NATSError(.connection, "reconnect forced by the application"))
     }
 
     /// Closes for good: fails waiters, ends subscriptions, closes the transport.
@@ -340,14 +340,19 @@ final class Connection: Sendable {
                 }
                 return .none
             }
-            guard var sub = s.subscriptions[sid] else { return .none }
-            sub.delivered += 1
+            guard let sub = s.subscriptions[sid] else { return .none }
             var last = false
-            if let max = sub.maxMessages, sub.delivered >= max {
-                s.subscriptions[sid] = nil
-                last = true
-            } else {
-                s.subscriptions[sid] = sub
+            // Only auto-unsubscribing subscriptions count here (one dictionary write per
+            // message); the queue counts every routed message for `unsubscribe(after:)`.
+            if let max = sub.maxMessages {
+                var counted = sub
+                counted.delivered += 1
+                if counted.delivered >= max {
+                    s.subscriptions[sid] = nil
+                    last = true
+                } else {
+                    s.subscriptions[sid] = counted
+                }
             }
             return .queue(sub.queue, sub.subject, last)
         }
@@ -497,8 +502,8 @@ final class Connection: Sendable {
                 case .ping(let w): w?.wake()
                 case .stale(let generation):
                     self.logger.info("stale connection: no answer to \(maxOut) PINGs")
-                    let stream = self.state.withLock { $0.generation == generation ? $0.stream : nil }
-                    await stream?.close()
+                    // Report the cause first: transportLost also closes the stream, and a reader
+                    // seeing the close first would report it as the server closing.
                     self.transportLost(generation: generation, error: NATSError(.connection, "stale connection: the server did not answer \(maxOut) PINGs"))
                 }
             }

@@ -44,10 +44,28 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let queue: SubscriptionQueue
         let guardian: UnsubscribeOnRelease
+        /// Messages taken from the queue in one go, handed out without locking.
+        private var batch: [NATSMessage] = []
+        private var index = 0
+
+        init(queue: SubscriptionQueue, guardian: UnsubscribeOnRelease) {
+            self.queue = queue
+            self.guardian = guardian
+        }
 
         /// The next message, or `nil` once unsubscribed, drained or closed.
         public mutating func next() async throws -> NATSMessage? {
-            try await queue.next()
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            batch.removeAll(keepingCapacity: true)
+            index = 0
+            if queue.takeAll(into: &batch) {
+                index = 1
+                return batch[0]
+            }
+            return try await queue.next()
         }
     }
 }

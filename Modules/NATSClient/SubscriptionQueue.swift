@@ -14,6 +14,8 @@ final class SubscriptionQueue: Sendable {
         var failure: NATSError?
         var slow = false
         var dropped: UInt64 = 0
+        /// Messages routed to this subscription, dropped ones included.
+        var routed: UInt64 = 0
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -27,6 +29,7 @@ final class SubscriptionQueue: Sendable {
     }
 
     var droppedCount: UInt64 { state.withLock { $0.dropped } }
+    var routedCount: UInt64 { state.withLock { $0.routed } }
     var pendingCount: Int { state.withLock { $0.items.count - $0.head } }
 
     /// A parked consumer to resume with its message, after the reader finished its chunk.
@@ -42,6 +45,7 @@ final class SubscriptionQueue: Sendable {
         let size = message.payload.readableBytes
         return state.withLock { s in
             if s.finished { return (.dropped, nil) }
+            s.routed += 1
             if let waiter = s.waiter {
                 s.waiter = nil
                 s.slow = false
@@ -92,6 +96,29 @@ final class SubscriptionQueue: Sendable {
             }
             if done { c.resume() }
         }
+    }
+
+    /// Moves every queued message to `batch` (which must be empty) under one lock; returns
+    /// whether there were any. The consumer then iterates its batch without locking.
+    func takeAll(into batch: inout [NATSMessage]) -> Bool {
+        let drained: [CheckedContinuation<Void, Never>]? = state.withLock { s in
+            guard s.head < s.items.count else { return nil }
+            if s.head == 0 {
+                swap(&s.items, &batch)
+            } else {
+                batch.append(contentsOf: s.items[s.head...])
+                s.items.removeAll(keepingCapacity: true)
+            }
+            s.head = 0
+            s.bytes = 0
+            guard s.finished else { return [] }
+            let d = s.drainWaiters
+            s.drainWaiters = []
+            return d
+        }
+        guard let drained else { return false }
+        drained.forEach { $0.resume() }
+        return true
     }
 
     func next() async throws -> NATSMessage? {

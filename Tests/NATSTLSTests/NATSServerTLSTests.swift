@@ -142,7 +142,7 @@ final class NATSServerProcess: Sendable {
             listen: "127.0.0.1:\(port)"
             tls {
             \(tls)
-              timeout: 5
+              timeout: 10
             }
             """.write(to: config, atomically: true, encoding: .utf8)
         let process = Process()

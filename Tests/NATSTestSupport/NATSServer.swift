@@ -454,6 +454,9 @@ public final class NATSServer: Sendable {
             if let ca = tls.caFile { block.append("  ca_file: \(quoted(ca))") }
             if tls.verifyClients { block.append("  verify: true") }
             if handshakeFirst { block.append("  handshake_first: true") }
+            // The server's 2 s default handshake timeout (and the auth timeout derived from
+            // it) is about machine speed: a test machine under load can exceed it.
+            block.append("  timeout: 10")
             block.append("}")
             return block.map { indent + $0 }
         }
