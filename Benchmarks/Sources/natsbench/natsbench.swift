@@ -1,3 +1,4 @@
+import Foundation
 // natsbench: our client in the peer benchmark of /work/shared/peers (same modes and
 // RESULT lines as the nats.c and nats.go programs there).
 //
@@ -75,6 +76,11 @@ func seconds(_ d: Duration) -> Double {
 // MARK: - Connecting
 
 func connect(_ url: String, options: ConnectOptions = ConnectOptions()) async -> NATSClient {
+    var options = options
+    // For tls:// and wss:// runs against a server whose certificate a test CA signed.
+    if let ca = ProcessInfo.processInfo.environment["NATS_CA"] {
+        options.tls.configuration.additionalTrustRoots.append(.file(ca))
+    }
     do {
         return try await NATSClient.connect(url, options: options.noReconnect().name("natsbench-swift"))
     } catch {
