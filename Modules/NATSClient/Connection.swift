@@ -306,10 +306,9 @@ final class Connection: Sendable {
         case .err(let serverError):
             let error = NATSError.from(server: serverError)
             logger.info("server error", metadata: ["nats.error": "\(serverError.text)"])
+            // After errors such as a stale connection or an authentication error the server
+            // closes the connection; the read loop then reports it.
             events.emit(.serverError(error))
-            if serverError.kind == .staleConnection || serverError.isAuthenticationError || serverError.kind == .maxPayloadViolation {
-                // The server closes the connection after these; the read loop notices.
-            }
         }
     }
 
