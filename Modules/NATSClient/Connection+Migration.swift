@@ -94,8 +94,7 @@ extension Connection {
             await stream.close()
             return
         }
-        Task { await self.readerLoop(stream: stream, parser: parser, generation: switched.new) }
-        Task { await self.writerLoop(stream: stream, generation: switched.new) }
+        startLoops(stream: stream, parser: parser, generation: switched.new)
         logger.info("moved to another server (lame duck)", metadata: ["nats.server": "\(choice.next)"])
         events.emit(.reconnected(server: choice.next.description))
 

@@ -93,12 +93,24 @@ final class Connection: Sendable {
         handleDiscovered(established.info, url: url)
         let stream = established.stream
         let parser = established.parser
-        Task { await self.readerLoop(stream: stream, parser: parser, generation: generation) }
-        Task { await self.writerLoop(stream: stream, generation: generation) }
+        startLoops(stream: stream, parser: parser, generation: generation)
         let server = url.description
         logger.info("connected", metadata: ["nats.server": "\(server)"])
         events.emit(isReconnect ? .reconnected(server: server) : .connected(server: server))
         if established.info.lameDuckMode { events.emit(.lameDuckMode(server: server)) }
+    }
+
+    /// Starts the reader and writer of a transport, on its preferred executor when it has one
+    /// (TCP: the event loop), which saves a thread hop per read and per write.
+    func startLoops(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) {
+        if let executor = stream.preferredExecutor {
+            let runner = LoopRunner(executor: executor)
+            Task { await runner.read(self, stream: stream, parser: parser, generation: generation) }
+            Task { await runner.write(self, stream: stream, generation: generation) }
+        } else {
+            Task { await self.readerLoop(stream: stream, parser: parser, generation: generation) }
+            Task { await self.writerLoop(stream: stream, generation: generation) }
+        }
     }
 
     /// Called by the reader or writer when the transport of `generation` failed or ended.
@@ -250,7 +262,7 @@ final class Connection: Sendable {
 
     // MARK: - Reader
 
-    func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
+    nonisolated(nonsending) func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
         var parser = parser
         var wakeups: [SubscriptionQueue.Wakeup] = []
         defer { wakeups.forEach { $0.resume() } }
@@ -388,7 +400,7 @@ final class Connection: Sendable {
 
     // MARK: - Writer
 
-    func writerLoop(stream: any ByteStream, generation: UInt64) async {
+    nonisolated(nonsending) func writerLoop(stream: any ByteStream, generation: UInt64) async {
         defer { writerExited(generation) }
         while true {
             // An unsafe continuation: its layout is known to the compiler (a checked one is
@@ -507,6 +519,26 @@ final class Connection: Sendable {
                 }
             }
         }
+    }
+}
+
+/// Runs a transport's loops on the executor the transport prefers; the loops are
+/// `nonisolated(nonsending)`, so they stay on it.
+actor LoopRunner {
+    private let executor: any SerialExecutor
+
+    init(executor: any SerialExecutor) {
+        self.executor = executor
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    func read(_ connection: Connection, stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
+        await connection.readerLoop(stream: stream, parser: parser, generation: generation)
+    }
+
+    func write(_ connection: Connection, stream: any ByteStream, generation: UInt64) async {
+        await connection.writerLoop(stream: stream, generation: generation)
     }
 }
 

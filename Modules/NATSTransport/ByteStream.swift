@@ -11,11 +11,22 @@ public import NIOCore
 /// and makes pending and later calls finish.
 public protocol ByteStream: Sendable {
     /// The next chunk of bytes from the peer, or `nil` at an orderly end of stream.
-    func read() async throws -> ByteBuffer?
+    ///
+    /// Runs on the caller's executor (`nonisolated(nonsending)`), so a caller on the
+    /// stream's ``preferredExecutor`` reads without a thread hop.
+    nonisolated(nonsending) func read() async throws -> ByteBuffer?
     /// Writes all of `bytes`, returning when they were handed to the layer below.
-    func write(_ bytes: ByteBuffer) async throws
+    nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws
     /// Closes the stream. Idempotent.
     func close() async
+    /// The executor on which reading and writing cost the fewest thread hops (for TCP, the
+    /// channel's event loop), or `nil` when any executor serves equally well.
+    var preferredExecutor: (any SerialExecutor)? { get }
+}
+
+extension ByteStream {
+    /// No preference.
+    public var preferredExecutor: (any SerialExecutor)? { nil }
 }
 
 /// Where to connect: a host (name, IPv4 or IPv6 literal) and a port.

@@ -31,18 +31,25 @@ public final class TCPStream: ByteStream {
     ///
     /// - Throws: ``TransportError/io(_:)`` when the connection failed, or `CancellationError`
     ///   when the calling task is cancelled while waiting.
-    public func read() async throws -> ByteBuffer? {
+    public nonisolated(nonsending) func read() async throws -> ByteBuffer? {
         try await inbound.next(channel: channel)
     }
+
+    /// The channel's event loop: on it, reads and writes need no thread hop.
+    public var preferredExecutor: (any SerialExecutor)? { channel.eventLoop.executor }
 
     /// Writes and flushes `bytes`, returning once they were written to the socket.
     ///
     /// - Throws: ``TransportError/closed`` after ``close()`` or when the peer is gone, or
     ///   ``TransportError/io(_:)``.
-    public func write(_ bytes: ByteBuffer) async throws {
+    public nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         if inbound.isClosedLocally { throw TransportError.closed }
+        // A continuation rather than NIO's async `writeAndFlush`, so that a caller on the
+        // event loop stays there: the write then runs inline and completes without a hop.
         do {
-            try await channel.writeAndFlush(bytes)
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                channel.writeAndFlush(bytes).whenComplete { continuation.resume(with: $0) }
+            }
         } catch {
             throw TCPDialer.map(error)
         }
@@ -139,7 +146,7 @@ final class TCPInboundQueue: Sendable {
         }
     }
 
-    func next(channel: any Channel) async throws -> ByteBuffer? {
+    nonisolated(nonsending) func next(channel: any Channel) async throws -> ByteBuffer? {
         // Fast path: data already queued, no continuation.
         let ready: Outcome? = state.withLock { state in
             Self.takeReady(&state, lowWatermark: lowWatermark)
