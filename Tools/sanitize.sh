@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the unit and integration suites under a sanitizer:
+#
+#   Tools/sanitize.sh thread     # ThreadSanitizer, scratch path .build-tsan
+#   Tools/sanitize.sh address    # AddressSanitizer (+ leak checks off), scratch path .build-asan
+#
+# Extra arguments go to `swift test` instead of the two default phases
+# (e.g. Tools/sanitize.sh thread --filter CoreClientTests).
+#
+# Same two phases as Tools/test.sh: the CPU-heavy module suites first, then the client and
+# real-server suites, whose timeouts are wall-clock. A separate scratch path keeps the
+# sanitized objects apart from the normal .build.
+#
+# Environment set here:
+#   NATS_TEST_SLOW=1   sanitized code runs 2-20x slower; tests whose time bound is about
+#                      machine speed (not about protocol timing) may scale it by this flag.
+#   TSAN_OPTIONS       halt_on_error=0 so one run lists every report; second_deadlock_stack=1.
+#   ASAN_OPTIONS       detect_leaks=0: Swift runtime metadata caches read as leaks (noise);
+#                      detect_stack_use_after_return=0 (Swift async frames are heap-allocated).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind="${1:-}"
+case "$kind" in
+    thread)  scratch=.build-tsan ;;
+    address) scratch=.build-asan ;;
+    *) echo "usage: $0 thread|address [swift test arguments]" >&2; exit 2 ;;
+esac
+shift
+. Tools/setup-env.sh
+export NATS_TEST_SLOW=1
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 history_size=4}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0 detect_stack_use_after_return=0}"
+start=$(date +%s)
+swift build --build-tests --sanitize="$kind" --scratch-path "$scratch"
+echo "sanitize $kind: build took $(( $(date +%s) - start ))s" >&2
+run() { swift test --skip-build --sanitize="$kind" --scratch-path "$scratch" "$@"; }
+if [ $# -gt 0 ]; then
+    run "$@"
+else
+    run --filter '^(NATSWireTests|NATSAuthTests|NATSTransportTests|NATSTLSTests|NATSWebSocketTests)\.'
+    run --filter '^(NATSClientTests|NATSIntegrationTests)\.'
+fi
+echo "sanitize $kind: build + tests took $(( $(date +%s) - start ))s" >&2
