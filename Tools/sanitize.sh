@@ -14,7 +14,8 @@
 # Environment set here:
 #   NATS_TEST_SLOW=1   sanitized code runs 2-20x slower; tests whose time bound is about
 #                      machine speed (not about protocol timing) may scale it by this flag.
-#   TSAN_OPTIONS       halt_on_error=0 so one run lists every report; second_deadlock_stack=1.
+#   TSAN_OPTIONS       halt_on_error=0 so one run lists every report; suppressions from
+#                      Tools/tsan/suppressions.txt (false-positive classes, each explained).
 #   LD_PRELOAD         thread on x86_64: Tools/tsan/mutex-visible.c, which shows TSan the
 #                      futex slow path of Synchronization.Mutex (else: false reports).
 #   ASAN_OPTIONS       detect_leaks=0: Swift runtime metadata caches read as leaks (noise);
@@ -30,7 +31,7 @@ esac
 shift
 . Tools/setup-env.sh
 export NATS_TEST_SLOW=1
-export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 history_size=4}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 history_size=4 suppressions=$PWD/Tools/tsan/suppressions.txt}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0 detect_stack_use_after_return=0}"
 start=$(date +%s)
 swift build --build-tests --sanitize="$kind" --scratch-path "$scratch"
