@@ -5,6 +5,7 @@ import PackageDescription
 //
 //   swift package --package-path Benchmarks benchmark                    # all suites
 //   swift build -c release --package-path Benchmarks --product natsbench # peer benchmark tool
+//   Tools/soak.sh                                                        # load and soak test
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -56,6 +57,17 @@ let package = Package(
                 .product(name: "NATSClient", package: "swift-nats"),
             ],
             path: "Sources/natsbench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Load and soak (Tools/soak.sh): 8 publishers, 8 subscribers, 10M messages, RSS curve
+        .executableTarget(
+            name: "soak",
+            dependencies: [
+                nioCore,
+                .product(name: "NATSClient", package: "swift-nats"),
+            ],
+            path: "Sources/soak",
             swiftSettings: swiftSettings
         ),
 
