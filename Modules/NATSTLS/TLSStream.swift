@@ -199,7 +199,10 @@ public final class TLSStream: ByteStream {
     ///
     /// - Throws: ``TLSError``: ``TLSError/Kind/closed`` when the connection ends without
     ///   close_notify, or the alert the peer sent (e.g. ``TLSError/Kind/clientCertificateRequired``).
-    public func read() async throws -> ByteBuffer? {
+    /// The stream below's preferred executor: this layer adds no thread of its own.
+    public var preferredExecutor: (any SerialExecutor)? { underlying.preferredExecutor }
+
+    public nonisolated(nonsending) func read() async throws -> ByteBuffer? {
         while true {
             enum Outcome {
                 case data(ByteBuffer)
@@ -268,7 +271,7 @@ public final class TLSStream: ByteStream {
     }
 
     /// Encrypts and sends `bytes`, returning when the ciphertext was handed to the stream below.
-    public func write(_ bytes: ByteBuffer) async throws {
+    public nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         var remaining = bytes
         while remaining.readableBytes > 0 {
             let length = min(remaining.readableBytes, Self.writeSliceSize)
@@ -303,14 +306,14 @@ public final class TLSStream: ByteStream {
     }
 
     /// Sends a TLS 1.3 KeyUpdate requesting one back (for tests of post-handshake messages).
-    func requestKeyUpdate() async throws {
+    nonisolated(nonsending) func requestKeyUpdate() async throws {
         let ok = state.withLock { $0.session.requestKeyUpdate() }
         guard ok else { throw TLSError(.other, "KeyUpdate refused (TLS 1.3 only)") }
         try await flush(waitForOthers: true)
     }
 
     /// Closes after a failed handshake: sends nothing more, closes the stream below.
-    private func abort() async {
+    private nonisolated(nonsending) func abort() async {
         state.withLock { $0.closedLocally = true }
         await underlying.close()
     }
@@ -328,7 +331,7 @@ public final class TLSStream: ByteStream {
     /// Sends the ciphertext OpenSSL produced. One task at a time owns the writing and loops
     /// until nothing is left, so records keep their order. If another task owns it, the
     /// caller either waits until that task is done (its bytes are then sent too) or returns.
-    private func flush(waitForOthers: Bool) async throws(TLSError) {
+    private nonisolated(nonsending) func flush(waitForOthers: Bool) async throws(TLSError) {
         enum Start {
             case write(ByteBuffer)
             case nothing

@@ -120,7 +120,10 @@ public final class WebSocketStream: ByteStream {
     ///
     /// - Throws: ``WebSocketError`` when the server breaks the protocol (the connection is
     ///   then closed with the matching close code) or closes with an error code.
-    public func read() async throws -> ByteBuffer? {
+    /// The stream below's preferred executor: this layer adds no thread of its own.
+    public var preferredExecutor: (any SerialExecutor)? { transport.preferredExecutor }
+
+    public nonisolated(nonsending) func read() async throws -> ByteBuffer? {
         let admitted = life.withLock { life in
             guard life.phase != .closed, !life.readerActive else { return false }
             life.readerActive = true
@@ -135,7 +138,7 @@ public final class WebSocketStream: ByteStream {
     /// An empty buffer sends nothing.
     ///
     /// - Throws: ``WebSocketError/Code/connectionClosed`` after close, or the transport's error.
-    public func write(_ bytes: ByteBuffer) async throws {
+    public nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         guard life.withLock({ $0.phase == .open }) else { throw WebSocketError.connectionClosed }
         guard bytes.readableBytes > 0 else { return }
         await acquireWriter()
@@ -194,7 +197,7 @@ public final class WebSocketStream: ByteStream {
 
     // MARK: - Reading
 
-    private func receive(draining: Bool) async throws -> ByteBuffer? {
+    private nonisolated(nonsending) func receive(draining: Bool) async throws -> ByteBuffer? {
         while true {
             let event: MessageAssembler.Event?
             do throws(WebSocketError) {
@@ -242,7 +245,7 @@ public final class WebSocketStream: ByteStream {
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): send a close with the error's code, close.
-    private func fail(with error: WebSocketError) async {
+    private nonisolated(nonsending) func fail(with error: WebSocketError) async {
         if let code = error.closeCode {
             var body = ByteBuffer()
             body.writeInteger(code.rawValue)
@@ -251,7 +254,7 @@ public final class WebSocketStream: ByteStream {
         await finish()
     }
 
-    private func finish() async {
+    private nonisolated(nonsending) func finish() async {
         life.withLock { $0.phase = .closed }
         fireCloseSignal()
         await transport.close()
@@ -266,7 +269,7 @@ public final class WebSocketStream: ByteStream {
     // encoded later, so nothing follows our close frame. The mutex is never held across
     // an `await`.
 
-    private func acquireWriter() async {
+    private nonisolated(nonsending) func acquireWriter() async {
         let acquired = writeState.withLock { state in
             if state.locked { return false }
             state.locked = true
@@ -287,7 +290,7 @@ public final class WebSocketStream: ByteStream {
     }
 
     /// Sends pongs queued while we held the lock, then hands the lock to the next writer.
-    private func releaseWriter() async {
+    private nonisolated(nonsending) func releaseWriter() async {
         enum Next {
             case flush(ByteBuffer)
             case handOff(CheckedContinuation<Void, Never>?)
@@ -312,7 +315,7 @@ public final class WebSocketStream: ByteStream {
 
     /// Writes one control frame (waiting for the writer lock) unless our close frame has
     /// gone out already.
-    private func sendControl(_ opcode: WebSocketOpcode, payload: ByteBuffer) async throws {
+    private nonisolated(nonsending) func sendControl(_ opcode: WebSocketOpcode, payload: ByteBuffer) async throws {
         await acquireWriter()
         let outcome: Result<Void, any Error>
         do {
@@ -328,7 +331,7 @@ public final class WebSocketStream: ByteStream {
     }
 
     /// Answers a ping (RFC 6455 §5.5.2) without waiting for a busy writer.
-    private func sendPong(_ payload: ByteBuffer) async {
+    private nonisolated(nonsending) func sendPong(_ payload: ByteBuffer) async {
         let frame: ByteBuffer? = writeState.withLock { state in
             if state.locked {
                 state.queuePong(payload)
