@@ -8,6 +8,9 @@ import NIOCore
 ///     handle(message)
 /// }   // leaving the loop unsubscribes
 /// ```
+///
+/// Iterate a subscription once: releasing its iterator (leaving the loop, or the task that
+/// iterates it ending) sends UNSUB, so a second iteration would see the sequence end.
 public struct NATSSubscription: AsyncSequence, Sendable {
     public typealias Element = NATSMessage
 
