@@ -3,6 +3,7 @@
 #
 #   Tools/fuzz.sh <target> [seconds] [extra libFuzzer flags...]
 #
+# Seconds 0 builds and links the target without running it.
 # Targets: parser, headers (NATSWire); ws-frames, ws-inflate, ws-handshake (NATSWebSocket);
 # url (NATSTransport); creds, jwt, nkey (NATSAuth).
 #
@@ -72,6 +73,9 @@ if [[ ! -x $binary || $entry -nt $binary || $0 -nt $binary || -n $(find "${newer
         -I "$products/Modules" "${cflags[@]}" \
         "$entry" "${objects[@]}" "${libs[@]}" -o "$binary"
 fi
+
+# Seconds 0: build and link only.
+if [[ $seconds == 0 ]]; then exit 0; fi
 
 root=$PWD
 work=$root/fuzz-corpus-work/$target
