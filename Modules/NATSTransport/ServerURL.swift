@@ -445,7 +445,11 @@ enum URLParser {
     }
 
     private static func isIPLiteral(_ host: some StringProtocol) -> Bool {
-        (try? SocketAddress(ipAddress: String(host), port: 0)) != nil
+        // Only literal characters: inet_pton stops at a NUL and would accept what precedes it.
+        guard host.utf8.allSatisfy({ hexValue($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+            return false
+        }
+        return (try? SocketAddress(ipAddress: String(host), port: 0)) != nil
     }
 
     /// Printable ASCII without spaces: nothing that could break an HTTP request line.

@@ -99,7 +99,8 @@ struct ClientHandshake {
         var chunk = chunk
         received.writeBuffer(&chunk)
         guard let end = findEndOfHeaders() else {
-            guard received.readableBytes <= Self.maxHeaderBlockSize else {
+            // A block of the maximum size may still be waiting for 3 bytes of its CRLFCRLF.
+            guard received.readableBytes <= Self.maxHeaderBlockSize + 3 else {
                 throw .responseTooLarge(limit: Self.maxHeaderBlockSize)
             }
             return nil

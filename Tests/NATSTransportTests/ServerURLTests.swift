@@ -148,6 +148,10 @@ import Testing
         Bad(input: "nats://[::1]x", error: .invalidHost),
         Bad(input: "nats://[nothex::zz]:1", error: .invalidHost),
         Bad(input: "nats://[1.2.3.4]:1", error: .invalidHost),
+        // Found by the url fuzz target: text after a NUL was ignored by the IP check.
+        Bad(input: "nats://[::1\u{0}evil]:4222", error: .invalidHost),
+        Bad(input: "nats://[::\u{0}\u{0}\u{FFFD}]:3", error: .invalidHost),
+        Bad(input: "nats://[fe80::1%eth0]", error: .invalidHost),
         Bad(input: "nats://999.1.1.1", error: .invalidHost),
         Bad(input: "nats://ho st", error: .invalidHost),
         Bad(input: "nats://hö.st", error: .invalidHost),
@@ -161,6 +165,14 @@ import Testing
     ])
     func rejectsInvalidURLs(_ bad: Bad) {
         #expect(throws: bad.error) { try ServerURL(bad.input) }
+    }
+
+    /// Found by the url fuzz target: an IPv6 host with a NUL and garbage after it passed
+    /// the IP literal check, which only saw the text before the NUL.
+    @Test func hostWithNULRejectedByMemberwiseInit() {
+        #expect(throws: ServerURLError.invalidHost) { try ServerURL(host: "::1\u{0}evil") }
+        #expect(throws: ServerURLError.invalidHost) { try ServerURL(host: "[::1\u{0}]") }
+        #expect(throws: ServerURLError.invalidHost) { try ServerURL(host: "1.2.3.4\u{0}") }
     }
 
     @Test func errorsNeverShowTheSecret() {

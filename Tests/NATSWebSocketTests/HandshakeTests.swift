@@ -261,6 +261,22 @@ import Testing
         #expect(error?.code == .unexpectedExtension)
     }
 
+    /// Found by the ws-handshake fuzz target: a header block just under the limit was
+    /// rejected when its final CRLFCRLF arrived in pieces, but accepted in one chunk.
+    @Test(arguments: [1, 2, 3, 4, 7, 1000])
+    func headerBlockAtTheLimitAcceptedInAnyChunking(chunk: Int) throws {
+        for size in ClientHandshake.maxHeaderBlockSize - 2...ClientHandshake.maxHeaderBlockSize {
+            let start = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(Self.accept)\r\nX-Pad: ".utf8)
+            let bytes = start + Array(repeating: UInt8(ascii: "a"), count: size - start.count) + Array("\r\n\r\n".utf8)
+            let result = try #require(try Self.run(bytes, chunk: chunk), "size \(size)")
+            #expect(result.leftover.readableBytes == 0)
+        }
+        let start = Array("HTTP/1.1 101 Switching Protocols\r\nX-Pad: ".utf8)
+        let over = start + Array(repeating: UInt8(ascii: "a"), count: ClientHandshake.maxHeaderBlockSize + 1 - start.count) + Array("\r\n\r\n".utf8)
+        let error = #expect(throws: WebSocketError.self) { try Self.run(over, chunk: chunk) }
+        #expect(error?.code == .responseTooLarge)
+    }
+
     @Test func oversizedHeaderBlockRejected() {
         var handshake = ClientHandshake(key: Self.key, offeredDeflate: nil)
         let line = Array("X-Padding: \(String(repeating: "a", count: 1000))\r\n".utf8)
