@@ -48,13 +48,7 @@ public struct AuthFields: Sendable, Equatable, CustomStringConvertible, CustomDe
 
     /// The set fields, secrets redacted.
     public var description: String {
-        var parts: [String] = []
-        if let user { parts.append("user: \(user)") }
-        if pass != nil { parts.append("pass: <redacted>") }
-        if authToken != nil { parts.append("auth_token: <redacted>") }
-        if jwt != nil { parts.append("jwt: <redacted>") }
-        if let nkey { parts.append("nkey: \(nkey)") }
-        if sig != nil { parts.append("sig: <redacted>") }
+        let parts = ConnectInfo.redactedAuthParts(user: user, pass: pass, authToken: authToken, jwt: jwt, nkey: nkey, sig: sig)
         return "AuthFields(\(parts.joined(separator: ", ")))"
     }
     /// Same as `description`.

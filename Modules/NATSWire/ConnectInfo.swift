@@ -42,25 +42,28 @@ public struct ConnectInfo: Sendable, Equatable, CustomStringConvertible, CustomD
     public var description: String {
         var parts = ["lang: \(lang)", "version: \(version)", "echo: \(echo)", "headers: \(headers)"]
         if let name { parts.append("name: \(name)") }
+        parts += Self.redactedAuthParts(user: user, pass: pass, authToken: authToken, jwt: jwt, nkey: nkey, sig: sig)
+        return "ConnectInfo(\(parts.joined(separator: ", ")))"
+    }
+
+    /// The auth fields that are set, as `name: value` texts, with the password, token, JWT
+    /// and signature shown as `<redacted>`; for every type that describes them.
+    public static func redactedAuthParts(user: String?, pass: String?, authToken: String?, jwt: String?, nkey: String?, sig: String?) -> [String] {
+        var parts: [String] = []
         if let user { parts.append("user: \(user)") }
         if pass != nil { parts.append("pass: <redacted>") }
         if authToken != nil { parts.append("auth_token: <redacted>") }
         if jwt != nil { parts.append("jwt: <redacted>") }
         if let nkey { parts.append("nkey: \(nkey)") }
         if sig != nil { parts.append("sig: <redacted>") }
-        return "ConnectInfo(\(parts.joined(separator: ", ")))"
+        return parts
     }
 
     public var debugDescription: String { description }
 
     /// A mirror without the secrets, so `dump` cannot print them either.
     public var customMirror: Mirror {
-        Mirror(self, children: [
-            "name": name as Any, "lang": lang, "version": version, "echo": echo, "headers": headers,
-            "user": user as Any, "pass": pass == nil ? "nil" : "<redacted>",
-            "authToken": authToken == nil ? "nil" : "<redacted>", "jwt": jwt == nil ? "nil" : "<redacted>",
-            "nkey": nkey as Any, "sig": sig == nil ? "nil" : "<redacted>",
-        ])
+        Mirror(self, children: ["redacted": description], displayStyle: .struct)
     }
 }
 
