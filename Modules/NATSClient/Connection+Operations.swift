@@ -53,8 +53,9 @@ extension Connection {
         }
     }
 
-    func publish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
-        try validatePublish(subject: subject, reply: reply, headers: headers)
+    /// The slow path of publishing: waits for the writer to make room, as often as needed.
+    /// The caller has validated the message.
+    func publishWhenRoom(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
         while try !tryPublish(payload, subject: subject, reply: reply, headers: headers) {
             await waitForOutboundSpace()
         }

@@ -113,20 +113,25 @@ public final class NATSClient: Sendable {
     /// - Throws: `.invalidSubject`, `.invalidHeaders`, `.maxPayloadExceeded` (nothing is sent),
     ///   `.reconnectBufferExceeded` while disconnected, `.connectionClosed`.
     public func publish(_ payload: ByteBuffer, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
-        try connection.validatePublish(subject: subject, reply: reply, headers: headers)
-        // The common case does not suspend and makes no further async call.
-        if try connection.tryPublish(payload, subject: subject, reply: reply, headers: headers) { return }
-        try await connection.publish(payload, subject: subject, reply: reply, headers: headers)
+        try await send(payload, subject: subject, reply: reply, headers: headers)
     }
 
     /// Publishes bytes (`[UInt8]`, `Data`, …) to `subject`.
     public func publish(_ payload: some Collection<UInt8> & Sendable, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
-        try await connection.publish(CollectionPayload(payload), subject: subject, reply: reply, headers: headers)
+        try await send(CollectionPayload(payload), subject: subject, reply: reply, headers: headers)
     }
 
     /// Publishes a string's UTF-8 bytes to `subject`.
     public func publish(_ payload: String, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
-        try await connection.publish(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+        try await send(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+    }
+
+    /// Validates once; the common case then appends without suspending or another async call.
+    @inline(__always)
+    private func send(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+        try connection.validatePublish(subject: subject, reply: reply, headers: headers)
+        if try connection.tryPublish(payload, subject: subject, reply: reply, headers: headers) { return }
+        try await connection.publishWhenRoom(payload, subject: subject, reply: reply, headers: headers)
     }
 
     // MARK: - Subscribing
