@@ -81,7 +81,7 @@ struct Check: AsyncParsableCommand {
     func run() async throws {
         let collector = ServerErrorCollector(printEvents: false)
         let client = try await connection.connect(events: collector.handler)
-        do {
+        try await closing(client) {
             let inbox = client.newInbox()
             let sub = try await client.subscribe(to: inbox)
             try await client.flush(timeout: .seconds(connection.timeout))
@@ -97,10 +97,6 @@ struct Check: AsyncParsableCommand {
             let tls = client.tlsInfo?.version ?? "none"
             let server = client.serverInfo?.serverName ?? "?"
             print("ok rtt_us=\(rtt.microseconds) transport=\(transportName(client, urls: connection.urls)) tls=\(tls) server=\(server)")
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
         }
     }
 }
@@ -127,7 +123,7 @@ struct Pub: AsyncParsableCommand {
         let headers = try parseHeaders(header)
         let collector = ServerErrorCollector(printEvents: false)
         let client = try await connection.connect(events: collector.handler)
-        do {
+        try await closing(client) {
             let body: ByteBuffer
             if let size {
                 var bytes = [UInt8](repeating: 0, count: size)
@@ -144,10 +140,6 @@ struct Pub: AsyncParsableCommand {
             try collector.check()
             let plural = count == 1 ? "message" : "messages"
             standardError("published \(count) \(plural) of \(body.readableBytes) bytes to \"\(subject)\"")
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
         }
     }
 }
@@ -169,7 +161,7 @@ struct Sub: AsyncParsableCommand {
     func run() async throws {
         let collector = ServerErrorCollector(printEvents: true)
         let client = try await connection.connect(reconnect: true, events: collector.handler)
-        do {
+        try await closing(client) {
             let sub = try await client.subscribe(to: subject, queue: queue)
             try await client.flush(timeout: .seconds(connection.timeout))
             try collector.check()
@@ -183,10 +175,6 @@ struct Sub: AsyncParsableCommand {
             if let count, received < count {
                 throw CLIFailure("connection", "the subscription ended after \(received) of \(count) messages")
             }
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
         }
     }
 }
@@ -238,7 +226,7 @@ struct Reply: AsyncParsableCommand {
     func run() async throws {
         let collector = ServerErrorCollector(printEvents: true)
         let client = try await connection.connect(reconnect: true, events: collector.handler)
-        do {
+        try await closing(client) {
             let sub = try await client.subscribe(to: subject, queue: queue)
             try await client.flush(timeout: .seconds(connection.timeout))
             try collector.check()
@@ -253,10 +241,6 @@ struct Reply: AsyncParsableCommand {
                 if let count, answered >= count { break }
             }
             try await client.flush(timeout: .seconds(connection.timeout))
-            await client.close()
-        } catch {
-            await client.close()
-            throw error
         }
     }
 }
@@ -313,5 +297,17 @@ struct Info: AsyncParsableCommand {
             print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
         }
         await client.close()
+    }
+}
+
+/// Runs `body`, then closes `client`, also when `body` throws.
+func closing<T>(_ client: NATSClient, _ body: () async throws -> T) async throws -> T {
+    do {
+        let result = try await body()
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        throw error
     }
 }
