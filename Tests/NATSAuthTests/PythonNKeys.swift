@@ -30,13 +30,29 @@ enum PythonNKeys {
         process.standardError = err
         try process.run()
         // Read to end before waiting, so a full pipe cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        // Not readDataToEndOfFile(): it traps when a signal (SIGCHLD) interrupts the read.
+        let outData = readAll(out.fileHandleForReading)
+        let errData = readAll(err.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw Failure(status: process.terminationStatus, stderr: String(decoding: errData, as: UTF8.self))
         }
         return String(decoding: outData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Reads to the end, retrying reads that a signal interrupted.
+private func readAll(_ handle: FileHandle) -> Data {
+    var data = Data()
+    var failures = 0
+    while true {
+        do {
+            guard let chunk = try handle.read(upToCount: 64 * 1024), !chunk.isEmpty else { return data }
+            data.append(chunk)
+        } catch {
+            failures += 1
+            if failures > 1000 { return data }
+        }
     }
 }
 

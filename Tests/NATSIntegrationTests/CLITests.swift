@@ -71,9 +71,9 @@ enum CLI {
             }
             // stderr is read on its own thread so neither pipe can fill up and block the tool.
             let errData = ErrBox()
-            let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+            let reader = Thread { errData.set(readToEndRetryingInterrupts(err.fileHandleForReading)) }
             reader.start()
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            let outData = readToEndRetryingInterrupts(out.fileHandleForReading)
             process.waitUntilExit()
             let timedOut = !killed.disarm()
             let stderr = errData.wait()
@@ -126,7 +126,7 @@ func withServers(_ options: [NATSServer.Options], _ body: ([NATSServer]) async t
     do {
         try await body(servers)
     } catch {
-        for s in servers { FileHandle.standardError.write(Data("\(s.serverName) log:\n\(s.logTail(15))\n".utf8)) }
+        for s in servers { try? FileHandle.standardError.write(contentsOf: Data("\(s.serverName) log:\n\(s.logTail(15))\n".utf8)) }
         for s in servers { await s.stop() }
         throw error
     }

@@ -171,3 +171,21 @@ public func runOffCooperativePool<T: Sendable>(_ body: @escaping @Sendable () th
         }.start()
     }
 }
+
+/// Reads `handle` to its end, retrying reads that a signal interrupted.
+///
+/// `FileHandle.readDataToEndOfFile()` traps on any error, and tests that start processes get
+/// SIGCHLD often enough for a blocking read to fail with EINTR.
+public func readToEndRetryingInterrupts(_ handle: FileHandle) -> Data {
+    var data = Data()
+    var failures = 0
+    while true {
+        do {
+            guard let chunk = try handle.read(upToCount: 64 * 1024), !chunk.isEmpty else { return data }
+            data.append(chunk)
+        } catch {
+            failures += 1
+            if failures > 1000 { return data }
+        }
+    }
+}

@@ -605,7 +605,7 @@ public func withNATSServer<T>(
         await server.stop()
         return result
     } catch {
-        FileHandle.standardError.write(Data("nats-server log after failure (\(server.logPath)):\n\(server.logTail())\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("nats-server log after failure (\(server.logPath)):\n\(server.logTail())\n".utf8))
         await server.stop()
         throw error
     }

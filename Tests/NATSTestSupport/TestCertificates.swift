@@ -220,7 +220,7 @@ public struct TestCertificates: Sendable {
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let data = readToEndRetryingInterrupts(output.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let text = String(decoding: data, as: UTF8.self)

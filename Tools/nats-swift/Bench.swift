@@ -200,11 +200,11 @@ final class Progress: Sendable {
         }
         guard due else { return }
         let percent = total == 0 ? 100 : done * 100 / total
-        FileHandle.standardError.write(Data("\r\(done)/\(total) messages (\(percent)%)   ".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("\r\(done)/\(total) messages (\(percent)%)   ".utf8))
     }
 
     func finish() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if enabled { try? FileHandle.standardError.write(contentsOf: Data("\r\u{1B}[K".utf8)) }
     }
 }
 

@@ -59,7 +59,7 @@ func printMessage(_ message: NATSMessage, index: Int?) {
         for entry in headers.entries { out += "\(entry.name): \(entry.value)\n" }
     }
     out += message.string + "\n"
-    FileHandle.standardOutput.write(Data(out.utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data(out.utf8))
 }
 
 // MARK: - check

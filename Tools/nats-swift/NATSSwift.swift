@@ -63,7 +63,7 @@ enum Entry {
 
 /// Writes one line to stderr.
 func standardError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
 }
 
 /// A failure as the user sees it: a kind from the fixed list and a one-line message.
