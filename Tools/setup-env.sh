@@ -6,8 +6,9 @@ for p in libssl-dev libsodium-dev zlib1g-dev pkg-config openssl; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Another apt (an unattended upgrade, a parallel set-up) may hold the lock: wait for it.
+    $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
 fi
 # The PyPI nkeys package: NATSAuthTests cross-check signatures and JWTs against it.
 python3 -c 'import nkeys' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check nkeys >&2
