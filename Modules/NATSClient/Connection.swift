@@ -100,17 +100,13 @@ final class Connection: Sendable {
         if established.info.lameDuckMode { events.emit(.lameDuckMode(server: server)) }
     }
 
-    /// Starts the reader and writer of a transport, on its preferred executor when it has one
-    /// (TCP: the event loop), which saves a thread hop per read and per write.
+    /// Starts the reader and writer of a transport as tasks that prefer its executor (TCP: the
+    /// event loop): a read that completes, or a publish that wakes the writer, then resumes
+    /// its task on the loop directly.
     func startLoops(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) {
-        if let executor = stream.preferredExecutor {
-            let runner = LoopRunner(executor: executor)
-            Task { await runner.read(self, stream: stream, parser: parser, generation: generation) }
-            Task { await runner.write(self, stream: stream, generation: generation) }
-        } else {
-            Task { await self.readerLoop(stream: stream, parser: parser, generation: generation) }
-            Task { await self.writerLoop(stream: stream, generation: generation) }
-        }
+        let executor = stream.preferredExecutor
+        Task(executorPreference: executor) { await self.readerLoop(stream: stream, parser: parser, generation: generation) }
+        Task(executorPreference: executor) { await self.writerLoop(stream: stream, generation: generation) }
     }
 
     /// Called by the reader or writer when the transport of `generation` failed or ended.
@@ -519,26 +515,6 @@ final class Connection: Sendable {
                 }
             }
         }
-    }
-}
-
-/// Runs a transport's loops on the executor the transport prefers; the loops are
-/// `nonisolated(nonsending)`, so they stay on it.
-actor LoopRunner {
-    private let executor: any SerialExecutor
-
-    init(executor: any SerialExecutor) {
-        self.executor = executor
-    }
-
-    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-
-    func read(_ connection: Connection, stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
-        await connection.readerLoop(stream: stream, parser: parser, generation: generation)
-    }
-
-    func write(_ connection: Connection, stream: any ByteStream, generation: UInt64) async {
-        await connection.writerLoop(stream: stream, generation: generation)
     }
 }
 

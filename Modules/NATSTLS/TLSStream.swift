@@ -195,13 +195,13 @@ public final class TLSStream: ByteStream {
 
     // MARK: - ByteStream
 
+    /// The stream below's preferred executor: this layer adds no thread of its own.
+    public var preferredExecutor: (any TaskExecutor)? { underlying.preferredExecutor }
+
     /// The next decrypted bytes, or nil after the peer's close_notify (or after `close()`).
     ///
     /// - Throws: ``TLSError``: ``TLSError/Kind/closed`` when the connection ends without
     ///   close_notify, or the alert the peer sent (e.g. ``TLSError/Kind/clientCertificateRequired``).
-    /// The stream below's preferred executor: this layer adds no thread of its own.
-    public var preferredExecutor: (any SerialExecutor)? { underlying.preferredExecutor }
-
     public nonisolated(nonsending) func read() async throws -> ByteBuffer? {
         while true {
             enum Outcome {

@@ -12,21 +12,25 @@ public import NIOCore
 public protocol ByteStream: Sendable {
     /// The next chunk of bytes from the peer, or `nil` at an orderly end of stream.
     ///
-    /// Runs on the caller's executor (`nonisolated(nonsending)`), so a caller on the
+    /// Runs on the caller's executor (`nonisolated(nonsending)`), so a task that prefers the
     /// stream's ``preferredExecutor`` reads without a thread hop.
     nonisolated(nonsending) func read() async throws -> ByteBuffer?
     /// Writes all of `bytes`, returning when they were handed to the layer below.
     nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws
     /// Closes the stream. Idempotent.
     func close() async
-    /// The executor on which reading and writing cost the fewest thread hops (for TCP, the
-    /// channel's event loop), or `nil` when any executor serves equally well.
-    var preferredExecutor: (any SerialExecutor)? { get }
+    /// The task executor on which reading and writing cost the fewest thread hops (for TCP,
+    /// the channel's event loop), or `nil` when any executor serves equally well.
+    ///
+    /// A task executor rather than an actor's serial executor: a continuation resumed for a
+    /// task that prefers it is enqueued on it directly, while one resumed for an actor goes
+    /// through the global executor first and then hops to the actor (two thread wake-ups).
+    var preferredExecutor: (any TaskExecutor)? { get }
 }
 
 extension ByteStream {
     /// No preference.
-    public var preferredExecutor: (any SerialExecutor)? { nil }
+    public var preferredExecutor: (any TaskExecutor)? { nil }
 }
 
 /// Where to connect: a host (name, IPv4 or IPv6 literal) and a port.

@@ -13,6 +13,7 @@ import Synchronization
 public final class TCPStream: ByteStream {
     private let channel: any Channel
     private let inbound: TCPInboundQueue
+    private let loopExecutor: EventLoopTaskExecutor
 
     /// This side's address, like `127.0.0.1:53211` or `[::1]:53211`.
     public let localAddress: String?
@@ -22,6 +23,7 @@ public final class TCPStream: ByteStream {
     init(channel: any Channel, inbound: TCPInboundQueue) {
         self.channel = channel
         self.inbound = inbound
+        self.loopExecutor = EventLoopTaskExecutor(channel.eventLoop)
         self.localAddress = channel.localAddress.map(Self.format)
         self.remoteAddress = channel.remoteAddress.map(Self.format)
     }
@@ -36,7 +38,7 @@ public final class TCPStream: ByteStream {
     }
 
     /// The channel's event loop: on it, reads and writes need no thread hop.
-    public var preferredExecutor: (any SerialExecutor)? { channel.eventLoop.executor }
+    public var preferredExecutor: (any TaskExecutor)? { loopExecutor }
 
     /// Writes and flushes `bytes`, returning once they were written to the socket.
     ///
@@ -77,6 +79,23 @@ public final class TCPStream: ByteStream {
     private static func format(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return address.description }
         return ServerAddress(host: ip, port: port).description
+    }
+}
+
+/// A channel's event loop as a task executor, so that the tasks reading and writing the
+/// channel run on the loop and their continuations resume on it directly.
+final class EventLoopTaskExecutor: TaskExecutor {
+    private let loop: any EventLoop
+
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        // From the loop itself this only appends to its task queue; from another thread it
+        // also wakes the loop.
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

@@ -115,14 +115,14 @@ public final class WebSocketStream: ByteStream {
 
     // MARK: - ByteStream
 
+    /// The stream below's preferred executor: this layer adds no thread of its own.
+    public var preferredExecutor: (any TaskExecutor)? { transport.preferredExecutor }
+
     /// The payload of the next text or binary message, or `nil` once the connection closed
     /// normally (close code 1000/1001, no code, end of stream, or after ``close()``).
     ///
     /// - Throws: ``WebSocketError`` when the server breaks the protocol (the connection is
     ///   then closed with the matching close code) or closes with an error code.
-    /// The stream below's preferred executor: this layer adds no thread of its own.
-    public var preferredExecutor: (any SerialExecutor)? { transport.preferredExecutor }
-
     public nonisolated(nonsending) func read() async throws -> ByteBuffer? {
         let admitted = life.withLock { life in
             guard life.phase != .closed, !life.readerActive else { return false }
