@@ -1,4 +1,11 @@
 public import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An incremental parser of the server's operations.
 ///
@@ -23,12 +30,19 @@ public struct ServerOpParser: Sendable {
         public init() {}
     }
 
+    /// A `MSG`/`HMSG` line whose body has not fully arrived. Its line stays in the buffer, so
+    /// the message ends up in one contiguous slice; offsets count from the line's start.
     private struct PendingMessage: Sendable {
-        var subject: ByteBuffer
         var sid: UInt64
-        var reply: ByteBuffer?
+        var subjectStart: Int
+        var subjectEnd: Int
+        var replyStart: Int
+        /// Equal to `replyStart` without a reply.
+        var replyEnd: Int
         var headerSize: Int?
         var totalSize: Int
+        /// Where the body starts: the length of the line with its LF.
+        var bodyStart: Int
     }
 
     /// The limits in force.
@@ -43,7 +57,8 @@ public struct ServerOpParser: Sendable {
         self.buffer = ByteBuffer()
     }
 
-    /// Bytes received and not yet consumed by ``next()``.
+    /// Bytes received and not yet returned by ``next()`` (a message's line counts until the
+    /// whole message is returned).
     public var bufferedBytes: Int { buffer.readableBytes }
 
     /// Adds bytes read from the connection.
@@ -64,7 +79,7 @@ public struct ServerOpParser: Sendable {
         if let failure { throw failure }
         do {
             if let pending {
-                return try finishMessage(pending)
+                return try finish(pending)
             }
             return try parseControlLine()
         } catch {
@@ -77,26 +92,192 @@ public struct ServerOpParser: Sendable {
 
     private enum Op { case msg, hmsg, ping, pong, ok, err, info }
 
-    /// Up to five argument ranges, as offsets from the reader index; no heap allocation.
-    private struct Args {
-        var starts: (Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0)
-        var ends: (Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0)
-        var count = 0
-        var tooMany = false
+    /// What one scan of the buffer found: offsets from the reader index, no heap allocation.
+    private enum Scan {
+        case needMore
+        case simple(ServerOp, consumed: Int)
+        /// INFO or -ERR with the range of the text after the operation name.
+        case text(Op, start: Int, end: Int, consumed: Int)
+        /// A message line; `terminated` when its body and the CRLF after it are there too.
+        case message(PendingMessage, terminated: Bool)
+    }
 
-        mutating func add(_ start: Int, _ end: Int) {
-            switch count {
-            case 0: starts.0 = start; ends.0 = end
-            case 1: starts.1 = start; ends.1 = end
-            case 2: starts.2 = start; ends.2 = end
-            case 3: starts.3 = start; ends.3 = end
-            case 4: starts.4 = start; ends.4 = end
-            default: tooMany = true; return
-            }
-            count += 1
+    private mutating func parseControlLine() throws(ProtocolError) -> ServerOp? {
+        // Clamped so that `maxLine + 2` cannot overflow.
+        let maxLine = min(max(limits.maxControlLine, 0), Int.max - 2)
+        let maxMessage = max(limits.maxMessageSize, 0)
+        let scan: Scan = try buffer.withUnsafeReadableBytes { raw throws(ProtocolError) in
+            try Self.scan(raw, maxLine: maxLine, maxMessage: maxMessage)
         }
+        switch scan {
+        case .needMore:
+            return nil
+        case .simple(let op, let consumed):
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return op
+        case .text(let op, let start, let end, let consumed):
+            let base = buffer.readerIndex
+            let result: ServerOp
+            if op == .info {
+                let info: ServerInfo = try buffer.withUnsafeReadableBytes { raw throws(ProtocolError) in
+                    try ServerInfo.decode(json: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                }
+                result = .info(info)
+            } else {
+                let text = buffer.getString(at: base + start, length: end - start) ?? ""
+                result = .err(ServerError(text: Self.unquote(text)))
+            }
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return result
+        case .message(let message, let terminated):
+            if terminated { return take(message) }
+            return try finish(message)
+        }
+    }
 
-        func range(_ i: Int) -> (start: Int, end: Int) {
+    /// The message once its body is complete (checking the CRLF after it), else `nil` with the
+    /// line kept pending.
+    private mutating func finish(_ m: PendingMessage) throws(ProtocolError) -> ServerOp? {
+        // `totalSize + 2` could overflow when the limit is `Int.max`.
+        let available = buffer.readableBytes - m.bodyStart - 2
+        guard available >= m.totalSize else {
+            pending = m
+            return nil
+        }
+        let end = m.bodyStart + m.totalSize
+        let terminated = buffer.withUnsafeReadableBytes { raw in
+            raw[end] == UInt8(ascii: "\r") && raw[end + 1] == UInt8(ascii: "\n")
+        }
+        guard terminated else { throw ProtocolError(.missingPayloadTerminator) }
+        return take(m)
+    }
+
+    /// Returns the complete, terminated message `m` and consumes it.
+    private mutating func take(_ m: PendingMessage) -> ServerOp {
+        let end = m.bodyStart + m.totalSize
+        let storage = buffer.getSlice(at: buffer.readerIndex + m.subjectStart, length: end - m.subjectStart) ?? ByteBuffer()
+        buffer.moveReaderIndex(forwardBy: end + 2)
+        pending = nil
+        let headerSize = m.headerSize ?? 0
+        return .msg(MessageOp(
+            storage: storage, sid: m.sid, subjectLength: m.subjectEnd - m.subjectStart,
+            reply: m.replyEnd > m.replyStart ? (m.replyStart - m.subjectStart, m.replyEnd - m.replyStart) : nil,
+            headerStart: m.bodyStart - m.subjectStart, headerLength: m.headerSize,
+            payloadLength: m.totalSize - headerSize
+        ))
+    }
+
+    // MARK: - Scanning (pure functions over raw bytes)
+
+    @inline(__always)
+    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+
+    /// Whether `raw[start..<start+length]` is `name`, letters compared case-insensitively.
+    @inline(__always)
+    private static func matches(_ raw: UnsafeRawBufferPointer, _ start: Int, _ length: Int, _ name: StaticString) -> Bool {
+        guard length == name.utf8CodeUnitCount else { return false }
+        let n = name.utf8Start
+        for k in 0..<length {
+            let b = raw[start + k]
+            if b == n[k] { continue }
+            // Only letters fold: `| 0x20` would also turn VT into `+` and CR into `-`.
+            let lower = b | 0x20
+            guard lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z"), lower == n[k] | 0x20 else { return false }
+        }
+        return true
+    }
+
+    private static func scan(_ raw: UnsafeRawBufferPointer, maxLine: Int, maxMessage: Int) throws(ProtocolError) -> Scan {
+        let count = raw.count
+        let searchLimit = min(count, maxLine + 2)
+        guard searchLimit > 0, let base = raw.baseAddress else {
+            if count > maxLine + 1 { throw ProtocolError(.controlLineTooLong) }
+            return .needMore
+        }
+        guard let found = memchr(base, 0x0A, searchLimit) else {
+            if count > maxLine + 1 { throw ProtocolError(.controlLineTooLong) }
+            return .needMore
+        }
+        let lf = base.distance(to: UnsafeRawPointer(found))
+        var end = lf
+        if end > 0 && raw[end - 1] == 0x0D { end -= 1 }
+        var p = 0
+        while p < end && isSpace(raw[p]) { p += 1 }
+        let opStart = p
+        while p < end && !isSpace(raw[p]) { p += 1 }
+        let opLength = p - opStart
+        let consumed = lf + 1
+
+        // The first byte picks the one name that can match.
+        let first = opLength == 0 ? 0 : raw[opStart] | 0x20
+        let op: Op?
+        switch first {
+        case UInt8(ascii: "m"): op = matches(raw, opStart, opLength, "MSG") ? .msg : nil
+        case UInt8(ascii: "h"): op = matches(raw, opStart, opLength, "HMSG") ? .hmsg : nil
+        case UInt8(ascii: "p"):
+            op = matches(raw, opStart, opLength, "PING") ? .ping : matches(raw, opStart, opLength, "PONG") ? .pong : nil
+        case UInt8(ascii: "+"): op = matches(raw, opStart, opLength, "+OK") ? .ok : nil
+        case UInt8(ascii: "-"): op = matches(raw, opStart, opLength, "-ERR") ? .err : nil
+        case UInt8(ascii: "i"): op = matches(raw, opStart, opLength, "INFO") ? .info : nil
+        default: op = nil
+        }
+        switch op {
+        case nil:
+            var name = ""
+            for k in 0..<min(opLength, 16) {
+                let b = raw[opStart + k]
+                name.unicodeScalars.append(Unicode.Scalar((b >= 0x20 && b < 0x7F) ? b : UInt8(ascii: "?")))
+            }
+            throw ProtocolError(.unknownOperation, detail: name)
+        case .ping?: return .simple(.ping, consumed: consumed)
+        case .pong?: return .simple(.pong, consumed: consumed)
+        case .ok?: return .simple(.ok, consumed: consumed)
+        case .info?, .err?:
+            var start = p
+            var stop = end
+            while start < stop && isSpace(raw[start]) { start += 1 }
+            while stop > start && isSpace(raw[stop - 1]) { stop -= 1 }
+            return .text(op!, start: start, end: stop, consumed: consumed)
+        case .msg?, .hmsg?:
+            let m = try messageLine(raw, from: p, end: end, consumed: consumed, isH: op == .hmsg, maxMessage: maxMessage)
+            // Most messages arrive whole: check the terminator in this same pass.
+            guard count - consumed - 2 >= m.totalSize else { return .message(m, terminated: false) }
+            let stop = consumed + m.totalSize
+            guard raw[stop] == UInt8(ascii: "\r"), raw[stop + 1] == UInt8(ascii: "\n") else {
+                throw ProtocolError(.missingPayloadTerminator)
+            }
+            return .message(m, terminated: true)
+        }
+    }
+
+    /// The arguments of `MSG <subject> <sid> [reply] <size>` or
+    /// `HMSG <subject> <sid> [reply] <header size> <total size>`, from `p` to `end`.
+    private static func messageLine(_ raw: UnsafeRawBufferPointer, from p: Int, end: Int, consumed: Int,
+                                    isH: Bool, maxMessage: Int) throws(ProtocolError) -> PendingMessage {
+        // Up to five argument ranges; a sixth makes the line invalid.
+        var starts = (0, 0, 0, 0, 0)
+        var ends = (0, 0, 0, 0, 0)
+        var n = 0
+        var p = p
+        while p < end {
+            while p < end && isSpace(raw[p]) { p += 1 }
+            if p == end { break }
+            let s = p
+            while p < end && !isSpace(raw[p]) { p += 1 }
+            switch n {
+            case 0: starts.0 = s; ends.0 = p
+            case 1: starts.1 = s; ends.1 = p
+            case 2: starts.2 = s; ends.2 = p
+            case 3: starts.3 = s; ends.3 = p
+            case 4: starts.4 = s; ends.4 = p
+            default: break
+            }
+            n += 1
+        }
+        let name = isH ? "HMSG" : "MSG"
+        let sizes = isH ? 2 : 1
+        guard n == 2 + sizes || n == 3 + sizes else { throw ProtocolError(.invalidArguments, detail: name) }
+        func range(_ i: Int) -> (Int, Int) {
             switch i {
             case 0: return (starts.0, ends.0)
             case 1: return (starts.1, ends.1)
@@ -105,179 +286,29 @@ public struct ServerOpParser: Sendable {
             default: return (starts.4, ends.4)
             }
         }
-    }
-
-    private struct ControlLine {
-        var op: Op
-        /// Bytes of the line including its LF.
-        var consumed: Int
-        /// For MSG/HMSG: the argument ranges.
-        var args: Args
-        /// For INFO and -ERR: the rest of the line after the operation.
-        var restStart: Int
-        var restEnd: Int
-    }
-
-    private mutating func parseControlLine() throws(ProtocolError) -> ServerOp? {
-        // Clamped so that `maxLine + 2` cannot overflow.
-        let maxLine = min(max(limits.maxControlLine, 0), Int.max - 2)
-        let scanned: Result<ControlLine?, ProtocolError> = buffer.withUnsafeReadableBytes { raw in
-            Self.scanControlLine(raw, maxLine: maxLine)
-        }
-        guard let line = try scanned.get() else { return nil }
-        let base = buffer.readerIndex
-        switch line.op {
-        case .ping:
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .ping
-        case .pong:
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .pong
-        case .ok:
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .ok
-        case .err:
-            let text = buffer.getString(at: base + line.restStart, length: line.restEnd - line.restStart) ?? ""
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .err(ServerError(text: Self.unquote(text)))
-        case .info:
-            let info: ServerInfo = try buffer.withUnsafeReadableBytes { raw throws(ProtocolError) in
-                try ServerInfo.decode(json: UnsafeRawBufferPointer(rebasing: raw[line.restStart..<line.restEnd]))
+        func number(_ i: Int) throws(ProtocolError) -> Int {
+            let (s, e) = range(i)
+            guard let value = parseDecimal(UnsafeRawBufferPointer(rebasing: raw[s..<e])) else {
+                throw ProtocolError(.invalidNumber, detail: name)
             }
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            return .info(info)
-        case .msg, .hmsg:
-            let pending = try messageHeader(line, base: base)
-            buffer.moveReaderIndex(forwardBy: line.consumed)
-            self.pending = pending
-            return try finishMessage(pending)
+            return Int(value)
         }
-    }
-
-    private func messageHeader(_ line: ControlLine, base: Int) throws(ProtocolError) -> PendingMessage {
-        let args = line.args
-        let isH = line.op == .hmsg
-        let name = isH ? "HMSG" : "MSG"
-        let sizes = isH ? 2 : 1
-        guard !args.tooMany, args.count == 2 + sizes || args.count == 3 + sizes else {
-            throw ProtocolError(.invalidArguments, detail: name)
-        }
-        func slice(_ i: Int) -> ByteBuffer {
-            let r = args.range(i)
-            return buffer.getSlice(at: base + r.start, length: r.end - r.start) ?? ByteBuffer()
-        }
-        func number(_ i: Int) throws(ProtocolError) -> UInt64 {
-            let r = args.range(i)
-            let parsed: UInt64? = buffer.withUnsafeReadableBytes { raw in
-                Self.parseDecimal(UnsafeRawBufferPointer(rebasing: raw[r.start..<r.end]))
-            }
-            guard let parsed else { throw ProtocolError(.invalidNumber, detail: name) }
-            return parsed
-        }
-        let hasReply = args.count == 3 + sizes
         let sid = try number(1)
-        let total = try number(args.count - 1)
+        let total = try number(n - 1)
         var headerSize: Int? = nil
         if isH {
-            let h = try number(args.count - 2)
+            let h = try number(n - 2)
             guard h <= total else { throw ProtocolError(.headerSizeExceedsTotal, detail: name) }
-            headerSize = Int(h)
+            headerSize = h
         }
-        guard total <= UInt64(max(limits.maxMessageSize, 0)) else {
-            throw ProtocolError(.payloadTooLarge, detail: "\(name) of \(total) bytes")
-        }
+        guard total <= maxMessage else { throw ProtocolError(.payloadTooLarge, detail: "\(name) of \(total) bytes") }
+        let hasReply = n == 3 + sizes
+        let reply = hasReply ? range(2) : (0, 0)
         return PendingMessage(
-            subject: slice(0), sid: sid, reply: hasReply ? slice(2) : nil,
-            headerSize: headerSize, totalSize: Int(total)
+            sid: UInt64(sid), subjectStart: starts.0, subjectEnd: ends.0,
+            replyStart: reply.0, replyEnd: reply.1,
+            headerSize: headerSize, totalSize: total, bodyStart: consumed
         )
-    }
-
-    private mutating func finishMessage(_ message: PendingMessage) throws(ProtocolError) -> ServerOp? {
-        // `totalSize + 2` could overflow when the limit is `Int.max`.
-        guard buffer.readableBytes - 2 >= message.totalSize else { return nil }
-        let start = buffer.readerIndex
-        let cr = buffer.getInteger(at: start + message.totalSize, as: UInt8.self)
-        let lf = buffer.getInteger(at: start + message.totalSize + 1, as: UInt8.self)
-        guard cr == UInt8(ascii: "\r"), lf == UInt8(ascii: "\n") else {
-            throw ProtocolError(.missingPayloadTerminator)
-        }
-        var headers: ByteBuffer? = nil
-        let headerSize = message.headerSize ?? 0
-        if message.headerSize != nil {
-            headers = buffer.getSlice(at: start, length: headerSize)
-        }
-        let payload = buffer.getSlice(at: start + headerSize, length: message.totalSize - headerSize) ?? ByteBuffer()
-        buffer.moveReaderIndex(forwardBy: message.totalSize + 2)
-        pending = nil
-        return .msg(MessageOp(subjectBytes: message.subject, sid: message.sid, replyBytes: message.reply, headerBytes: headers, payload: payload))
-    }
-
-    // MARK: - Scanning (pure functions over raw bytes)
-
-    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
-
-    private static func scanControlLine(_ raw: UnsafeRawBufferPointer, maxLine: Int) -> Result<ControlLine?, ProtocolError> {
-        let searchLimit = min(raw.count, maxLine + 2)
-        var lf = -1
-        var i = 0
-        while i < searchLimit {
-            if raw[i] == 0x0A { lf = i; break }
-            i += 1
-        }
-        if lf < 0 {
-            if raw.count > maxLine + 1 { return .failure(ProtocolError(.controlLineTooLong)) }
-            return .success(nil)
-        }
-        var end = lf
-        if end > 0 && raw[end - 1] == 0x0D { end -= 1 }
-        var p = 0
-        while p < end && isSpace(raw[p]) { p += 1 }
-        let opStart = p
-        while p < end && !isSpace(raw[p]) { p += 1 }
-        let opLength = p - opStart
-        func opIs(_ name: StaticString) -> Bool {
-            guard opLength == name.utf8CodeUnitCount else { return false }
-            let n = name.utf8Start
-            for k in 0..<opLength where raw[opStart + k] != n[k] {
-                // Only letters fold: `| 0x20` would also turn VT into `+` and CR into `-`.
-                let lower = raw[opStart + k] | 0x20
-                guard lower >= UInt8(ascii: "a"), lower <= UInt8(ascii: "z"), lower == n[k] | 0x20 else { return false }
-            }
-            return true
-        }
-        let op: Op
-        if opIs("MSG") { op = .msg }
-        else if opIs("HMSG") { op = .hmsg }
-        else if opIs("PING") { op = .ping }
-        else if opIs("PONG") { op = .pong }
-        else if opIs("+OK") { op = .ok }
-        else if opIs("-ERR") { op = .err }
-        else if opIs("INFO") { op = .info }
-        else {
-            var name = ""
-            for k in 0..<min(opLength, 16) {
-                let b = raw[opStart + k]
-                name.unicodeScalars.append(Unicode.Scalar((b >= 0x20 && b < 0x7F) ? b : UInt8(ascii: "?")))
-            }
-            return .failure(ProtocolError(.unknownOperation, detail: name))
-        }
-        var line = ControlLine(op: op, consumed: lf + 1, args: Args(), restStart: p, restEnd: end)
-        switch op {
-        case .msg, .hmsg:
-            while p < end {
-                while p < end && isSpace(raw[p]) { p += 1 }
-                if p == end { break }
-                let s = p
-                while p < end && !isSpace(raw[p]) { p += 1 }
-                line.args.add(s, p)
-            }
-        case .info, .err:
-            while line.restStart < end && isSpace(raw[line.restStart]) { line.restStart += 1 }
-            while line.restEnd > line.restStart && isSpace(raw[line.restEnd - 1]) { line.restEnd -= 1 }
-        case .ping, .pong, .ok:
-            break
-        }
-        return .success(line)
     }
 
     /// A non-negative decimal number with at most 19 digits' worth of value; `nil` otherwise.
