@@ -136,7 +136,7 @@ extension Connection {
         } catch {
             throw NATSError(.invalidSubject, error.description, underlying: error)
         }
-        let queue = SubscriptionQueue(maxMessages: options.subscriptionPendingMessages, maxBytes: options.subscriptionPendingBytes)
+        let queue = SubscriptionQueue(subject: subject, maxMessages: options.subscriptionPendingMessages, maxBytes: options.subscriptionPendingBytes)
         let result: Result<(UInt64, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed, s.phase != .draining else { return .failure(.closed) }
             let sid = s.nextSID
@@ -153,11 +153,10 @@ extension Connection {
     func unsubscribe(sid: UInt64, after count: UInt64?) throws(NATSError) {
         let result: Result<(SubscriptionQueue?, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed else { return .success((nil, nil)) }
-            guard var record = s.subscriptions[sid] else { return .success((nil, nil)) }
+            guard let record = s.subscriptions[sid] else { return .success((nil, nil)) }
             if record.maxMessages == nil { record.delivered = record.queue.routedCount }
             if let count, record.delivered < count {
                 record.maxMessages = count
-                s.subscriptions[sid] = record
                 ClientOpEncoder.writeUnsub(sid: sid, max: count, to: &s.outbound)
                 return .success((nil, s.takeWriterWaiter()))
             }
@@ -183,7 +182,7 @@ extension Connection {
                 s.nextSID += 1
                 s.responseSID = sid
                 let wildcard = s.responseInboxPrefix + "*"
-                s.subscriptions[sid] = SubscriptionRecord(subject: wildcard, queueGroup: nil, queue: SubscriptionQueue(maxMessages: 1, maxBytes: 1))
+                s.subscriptions[sid] = SubscriptionRecord(subject: wildcard, queueGroup: nil, queue: SubscriptionQueue(subject: wildcard, maxMessages: 1, maxBytes: 1))
                 ClientOpEncoder.writeSub(subject: wildcard, queue: nil, sid: sid, to: &s.outbound)
                 writer = s.takeWriterWaiter()
             }

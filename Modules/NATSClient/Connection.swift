@@ -336,7 +336,7 @@ final class Connection: Sendable {
     func deliver(_ op: MessageOp, wakeups: inout [SubscriptionQueue.Wakeup]) {
         let sid = op.sid
         let size = op.totalSize
-        enum Route { case none, queue(SubscriptionQueue, String, Bool), request(ResultResolver<NATSMessage>) }
+        enum Route { case none, queue(SubscriptionQueue, last: Bool), request(ResultResolver<NATSMessage>) }
         let route: Route = state.withLock { s in
             s.stats.inMessages += 1
             s.stats.inBytes += UInt64(size)
@@ -347,38 +347,26 @@ final class Connection: Sendable {
                 }
                 return .none
             }
-            guard let sub = s.subscriptions[sid] else { return .none }
-            var last = false
-            // Only auto-unsubscribing subscriptions count here (one dictionary write per
-            // message); the queue counts every routed message for `unsubscribe(after:)`.
-            if let max = sub.maxMessages {
-                var counted = sub
-                counted.delivered += 1
-                if counted.delivered >= max {
-                    s.subscriptions[sid] = nil
-                    last = true
-                } else {
-                    s.subscriptions[sid] = counted
-                }
-            }
-            return .queue(sub.queue, sub.subject, last)
+            guard let (queue, last) = s.subscriptions[sid]?.route() else { return .none }
+            if last { s.subscriptions[sid] = nil }
+            return .queue(queue, last: last)
         }
         switch route {
         case .none:
             return
         case .request(let continuation):
             let message = NATSMessage(op)
-            if message.status == NATSHeaders.Status.noResponders && message.payload.readableBytes == 0 {
+            if message.status == NATSHeaders.Status.noResponders && message.payloadSize == 0 {
                 continuation.resume(throwing: NATSError.noResponders)
             } else {
                 continuation.resume(returning: message)
             }
-        case .queue(let queue, let subject, let last):
+        case .queue(let queue, let last):
             let (result, wakeup) = queue.enqueue(NATSMessage(op))
             if let wakeup { wakeups.append(wakeup) }
             if case .droppedFirstOfEpisode = result {
                 logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(sid)"])
-                events.emit(.slowConsumer(subject: subject, sid: sid))
+                events.emit(.slowConsumer(subject: queue.subject, sid: sid))
             }
             if last {
                 // Deliver the last message before ending the sequence.
@@ -546,12 +534,30 @@ struct PendingRequest: Sendable {
     let subject: String
 }
 
-struct SubscriptionRecord: Sendable {
+/// One subscription's bookkeeping. A class, so that routing a message finds it without
+/// copying it (a dictionary's modify accessor allocated its coroutine frames, 3 mallocs per
+/// message); its `var`s are only read and written under `Connection.state`'s lock.
+final class SubscriptionRecord: @unchecked Sendable {
     let subject: String
     let queueGroup: String?
     let queue: SubscriptionQueue
     var maxMessages: UInt64? = nil
     var delivered: UInt64 = 0
+
+    init(subject: String, queueGroup: String?, queue: SubscriptionQueue) {
+        self.subject = subject
+        self.queueGroup = queueGroup
+        self.queue = queue
+    }
+
+    /// Counts a message towards `maxMessages` (only auto-unsubscribing subscriptions count
+    /// here; the queue counts every routed message for `unsubscribe(after:)`): the queue to
+    /// deliver to, and whether this message is the last.
+    func route() -> (SubscriptionQueue, Bool) {
+        guard let max = maxMessages else { return (queue, false) }
+        delivered += 1
+        return (queue, delivered >= max)
+    }
 }
 
 /// Everything the lock guards.

@@ -2,44 +2,39 @@ public import NATSWire
 public import NIOCore
 
 /// A message received on a subscription or as a reply.
+///
+/// Its subject, reply and payload stay in the bytes the client read (one shared slice, no
+/// copy) and are sliced or decoded when accessed.
 public struct NATSMessage: Sendable {
-    /// The subject it was published to.
-    public let subject: String
-    /// Where to send a reply, if the publisher asked for one.
-    public let replyTo: String?
+    private let op: MessageOp
     /// The headers, if any were sent and could be parsed.
     public let headers: NATSHeaders?
-    /// The payload bytes.
-    public let payload: ByteBuffer
-    /// The raw header block when it could not be parsed; `headers` is `nil` then.
-    public let rawHeaders: ByteBuffer?
 
-    /// Creates a message.
+    /// The subject it was published to.
+    public var subject: String { op.subject }
+    /// Where to send a reply, if the publisher asked for one.
+    public var replyTo: String? { op.replyTo }
+    /// The payload bytes.
+    public var payload: ByteBuffer { op.payload }
+    /// The raw header block when it could not be parsed (`headers` is `nil` then).
+    public var rawHeaders: ByteBuffer? { headers == nil ? op.headerBytes : nil }
+
+    /// Creates a message. With `headers`, `rawHeaders` is ignored.
     public init(subject: String, replyTo: String? = nil, headers: NATSHeaders? = nil, payload: ByteBuffer, rawHeaders: ByteBuffer? = nil) {
-        self.subject = subject
-        self.replyTo = replyTo
+        self.op = MessageOp(
+            subjectBytes: ByteBuffer(string: subject), sid: 0, replyBytes: replyTo.map { ByteBuffer(string: $0) },
+            headerBytes: headers == nil ? rawHeaders : nil, payload: payload
+        )
         self.headers = headers
-        self.payload = payload
-        self.rawHeaders = rawHeaders
     }
 
     init(_ op: MessageOp) {
-        subject = op.subject
-        replyTo = op.replyTo
-        payload = op.payload
-        if let block = op.headerBytes {
-            if let parsed = try? NATSHeaders.parse(block) {
-                headers = parsed
-                rawHeaders = nil
-            } else {
-                headers = nil
-                rawHeaders = block
-            }
-        } else {
-            headers = nil
-            rawHeaders = nil
-        }
+        self.op = op
+        self.headers = op.headerBytes.flatMap { try? NATSHeaders.parse($0) }
     }
+
+    /// The payload's size, without slicing it.
+    var payloadSize: Int { op.payloadSize }
 
     /// The status code of the header line (e.g. 503), if any.
     public var status: Int? { headers?.status }

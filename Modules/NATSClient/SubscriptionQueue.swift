@@ -9,7 +9,10 @@ final class SubscriptionQueue: Sendable {
         var items: [NATSMessage] = []
         var head = 0
         var bytes = 0
-        var waiter: CheckedContinuation<NATSMessage?, any Error>?
+        /// The parked consumer. An unsafe continuation: its layout is known to the compiler (a
+        /// checked one is resilient), which keeps value-witness calls off the delivery path.
+        /// It is taken out under the lock before it is resumed, so it is resumed once.
+        var waiter: UnsafeContinuation<NATSMessage?, any Error>?
         var finished = false
         var failure: NATSError?
         var slow = false
@@ -20,10 +23,13 @@ final class SubscriptionQueue: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The subject subscribed to (for events).
+    let subject: String
     let maxMessages: Int
     let maxBytes: Int
 
-    init(maxMessages: Int, maxBytes: Int) {
+    init(subject: String, maxMessages: Int, maxBytes: Int) {
+        self.subject = subject
         self.maxMessages = maxMessages
         self.maxBytes = maxBytes
     }
@@ -34,7 +40,7 @@ final class SubscriptionQueue: Sendable {
 
     /// A parked consumer to resume with its message, after the reader finished its chunk.
     struct Wakeup: Sendable {
-        let continuation: CheckedContinuation<NATSMessage?, any Error>
+        let continuation: UnsafeContinuation<NATSMessage?, any Error>
         let message: NATSMessage
         func resume() { continuation.resume(returning: message) }
     }
@@ -42,7 +48,7 @@ final class SubscriptionQueue: Sendable {
     /// Queues `message`, or hands it to a parked consumer through the returned wakeup, which
     /// the caller resumes once it has queued the rest of its chunk (one wake per chunk).
     func enqueue(_ message: NATSMessage) -> (EnqueueResult, Wakeup?) {
-        let size = message.payload.readableBytes
+        let size = message.payloadSize
         return state.withLock { s in
             if s.finished { return (.dropped, nil) }
             s.routed += 1
@@ -67,7 +73,7 @@ final class SubscriptionQueue: Sendable {
 
     /// Ends the sequence after what is buffered (or at once with `error`).
     func finish(error: NATSError? = nil) {
-        let (waiter, drainWaiters) = state.withLock { s -> (CheckedContinuation<NATSMessage?, any Error>?, [CheckedContinuation<Void, Never>]) in
+        let (waiter, drainWaiters) = state.withLock { s -> (UnsafeContinuation<NATSMessage?, any Error>?, [CheckedContinuation<Void, Never>]) in
             if s.finished { return (nil, []) }
             s.finished = true
             s.failure = error
@@ -133,7 +139,7 @@ final class SubscriptionQueue: Sendable {
 
     private func nextSlow() async throws -> NATSMessage? {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<NATSMessage?, any Error>) in
+            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<NATSMessage?, any Error>) in
                 enum Outcome { case message(NATSMessage, [CheckedContinuation<Void, Never>]), end([CheckedContinuation<Void, Never>]), failure(NATSError), cancelled, wait }
                 let outcome: Outcome = state.withLock { s in
                     if let (m, drained) = s.popFirst() { return .message(m, drained) }
@@ -176,7 +182,7 @@ extension SubscriptionQueue.State {
         guard head < items.count else { return nil }
         let m = items[head]
         head += 1
-        bytes -= m.payload.readableBytes
+        bytes -= m.payloadSize
         var drained: [CheckedContinuation<Void, Never>] = []
         if head == items.count {
             items.removeAll(keepingCapacity: items.count < 4096)
