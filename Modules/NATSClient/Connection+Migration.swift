@@ -83,10 +83,12 @@ extension Connection {
             s.pingsOutstanding = 0
             s.pool.recordSuccess(choice.next)
             // Subscriptions made since step 1 went (or go) to the old server: repeat them first.
-            var missed = s.resubscribeBuffer(excluding: resubscribed)
+            let missed = s.resubscribeBuffer(excluding: resubscribed)
             if missed.readableBytes > 0 {
-                missed.writeBuffer(&s.outbound)
-                s.outbound = missed
+                var ahead = OutboundBuffer()
+                ahead.write(missed)
+                ahead.write(s.outbound)
+                s.outbound = ahead
             }
             return (old, s.generation, oldStream)
         }

@@ -6,12 +6,12 @@ import Synchronization
 /// Payload bytes the encoder can write without knowing their type.
 protocol OutboundPayload: Sendable {
     var byteCount: Int { get }
-    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer)
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer)
 }
 
 extension ByteBuffer: OutboundPayload {
     var byteCount: Int { readableBytes }
-    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer) {
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer) {
         if let headers {
             ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: self, to: &buffer)
         } else {
@@ -24,7 +24,7 @@ struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
     let bytes: C
     init(_ bytes: C) { self.bytes = bytes }
     var byteCount: Int { bytes.count }
-    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout ByteBuffer) {
+    func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer) {
         if let headers {
             ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: bytes, to: &buffer)
         } else {
@@ -55,18 +55,18 @@ extension Connection {
 
     /// The slow path of publishing: waits for the writer to make room, as often as needed.
     /// The caller has validated the message.
-    func publishWhenRoom(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+    nonisolated(nonsending) func publishWhenRoom(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
         while try !tryPublish(payload, subject: subject, reply: reply, headers: headers) {
             await waitForOutboundSpace()
         }
     }
 
     /// Suspends until the writer took the outbound buffer (or the connection is no longer up).
-    func waitForOutboundSpace() async {
+    nonisolated(nonsending) func waitForOutboundSpace() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let parked = state.withLock { s -> Bool in
                 guard s.phase == .connected || s.phase == .draining,
-                      s.outbound.readableBytes > Self.outboundHighWater else { return false }
+                      s.outbound.count > Self.outboundHighWater else { return false }
                 s.spaceWaiters.append(c)
                 return true
             }
@@ -107,9 +107,9 @@ extension Connection {
             case .closed:
                 return .closed
             case .connected, .draining:
-                if mayWait && s.outbound.readableBytes > Self.outboundHighWater { return .full }
+                if mayWait && s.outbound.count > Self.outboundHighWater { return .full }
             case .connecting, .reconnecting:
-                if s.outbound.readableBytes + size > bufferSize { return .bufferFull }
+                if s.outbound.count + size > bufferSize { return .bufferFull }
             }
             payload.writePub(subject: subject, reply: reply, headers: headers, to: &s.outbound)
             s.stats.outMessages += 1
@@ -343,7 +343,7 @@ extension Connection {
     }
 
     func close() async {
-        let connected = state.withLock { $0.phase == .connected && $0.outbound.readableBytes > 0 }
+        let connected = state.withLock { $0.phase == .connected && $0.outbound.count > 0 }
         if connected { try? await flush(timeout: .seconds(1)) }
         finishClose(reason: nil)
     }

@@ -84,8 +84,9 @@ final class Connection: Sendable {
             s.pool.recordSuccess(url)
             if isReconnect {
                 s.stats.reconnects += 1
-                var resub = s.resubscribeBuffer(excluding: [])
-                resub.writeBuffer(&s.outbound)
+                var resub = OutboundBuffer()
+                resub.write(s.resubscribeBuffer(excluding: []))
+                resub.write(s.outbound)
                 s.outbound = resub
             }
             return s.generation
@@ -386,17 +387,20 @@ final class Connection: Sendable {
 
     nonisolated(nonsending) func writerLoop(stream: any ByteStream, generation: UInt64) async {
         defer { writerExited(generation) }
+        // What goes to the stream: the batch copied into one reused buffer (publishers encode
+        // into an OutboundBuffer with raw pointers; the copy is one memcpy per batch).
+        var wire = ByteBuffer()
         while true {
             // An unsafe continuation: its layout is known to the compiler (a checked one is
             // resilient), which keeps value-witness calls off the publish path that wakes it.
-            let batch: ByteBuffer? = await withUnsafeContinuation { (c: UnsafeContinuation<ByteBuffer?, Never>) in
-                enum Take { case batch(ByteBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
+            let take: WriterTake = await withUnsafeContinuation { (c: UnsafeContinuation<WriterTake, Never>) in
+                enum Take { case batch(OutboundBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
                 let take: Take = state.withLock { s in
                     guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
-                    if s.outbound.readableBytes > 0 {
-                        var next = s.spare ?? ByteBuffer()
+                    if !s.outbound.isEmpty {
+                        var next = s.spare ?? OutboundBuffer()
                         s.spare = nil
-                        next.clear()
+                        next.removeAll()
                         let batch = s.outbound
                         s.outbound = next
                         s.markPongWaitersSent(generation: generation)
@@ -410,20 +414,26 @@ final class Connection: Sendable {
                 switch take {
                 case .batch(let b, let space):
                     space.forEach { $0.resume() }
-                    c.resume(returning: b)
-                case .stop: c.resume(returning: nil)
+                    c.resume(returning: .batch(b))
+                case .stop: c.resume(returning: .stop)
                 case .wait: break
                 }
             }
-            guard var batch else { return }
-            if batch.readableBytes == 0 { continue }
+            var batch: OutboundBuffer
+            switch take {
+            case .batch(let b): batch = b
+            case .woken: continue
+            case .stop: return
+            }
+            wire.clear()
+            batch.withUnsafeReadableBytes { _ = wire.writeBytes($0) }
             do {
-                try await stream.write(batch)
+                try await stream.write(wire)
             } catch {
                 transportLost(generation: generation, error: NATSError(.connection, "write failed: \(error)", underlying: error))
                 return
             }
-            batch.clear()
+            batch.removeAll()
             state.withLock { s in if s.spare == nil { s.spare = batch } }
         }
     }
@@ -454,7 +464,7 @@ final class Connection: Sendable {
 
     /// Appends protocol bytes and wakes the writer. Returns false when closed.
     @discardableResult
-    func enqueueControl(_ body: (inout ByteBuffer) -> Void) -> Bool {
+    func enqueueControl(_ body: (inout OutboundBuffer) -> Void) -> Bool {
         let (ok, writer): (Bool, WriterWaiter?) = state.withLock { s in
             guard s.phase != .closed else { return (false, nil) }
             body(&s.outbound)
@@ -506,15 +516,25 @@ final class Connection: Sendable {
     }
 }
 
+/// What the writer's wait ends with.
+enum WriterTake: Sendable {
+    /// Bytes to write, taken under the lock.
+    case batch(OutboundBuffer)
+    /// Bytes were appended: take them under the lock.
+    case woken
+    /// The transport is gone or the connection closed.
+    case stop
+}
+
 /// A parked writer task, woken when bytes are appended.
 struct WriterWaiter: Sendable {
     let generation: UInt64
     /// Resumed exactly once: by `wake()` after it was taken from the state under the lock, or
     /// by the writer itself when it did not park.
-    let resume: UnsafeContinuation<ByteBuffer?, Never>
+    let resume: UnsafeContinuation<WriterTake, Never>
 
-    /// Wakes the writer with an empty batch; it then takes the real one under the lock.
-    func wake() { resume.resume(returning: ByteBuffer()) }
+    /// Wakes the writer, which then takes the bytes under the lock.
+    func wake() { resume.resume(returning: .woken) }
 }
 
 /// A flush (continuation) or keepalive (nil) waiting for a PONG.
@@ -576,8 +596,8 @@ struct ConnectionState: Sendable {
     var tls: TLSConnectionInfo?
     var currentServer: ServerURL?
     var pool: ServerPool
-    var outbound = ByteBuffer()
-    var spare: ByteBuffer?
+    var outbound = OutboundBuffer()
+    var spare: OutboundBuffer?
     var writerWaiter: WriterWaiter?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     var subscriptions: [UInt64: SubscriptionRecord] = [:]

@@ -108,27 +108,28 @@ public final class NATSClient: Sendable {
     /// Publishes `payload` to `subject`.
     ///
     /// Returns once the message is in the outbound buffer (not when the server has it; use
-    /// ``flush(timeout:)`` for that). Suspends only when the buffer is full.
+    /// ``flush(timeout:)`` for that). Suspends only when the buffer is full, and runs on the
+    /// caller's executor: an actor publishing does not hop off it.
     ///
     /// - Throws: `.invalidSubject`, `.invalidHeaders`, `.maxPayloadExceeded` (nothing is sent),
     ///   `.reconnectBufferExceeded` while disconnected, `.connectionClosed`.
-    public func publish(_ payload: ByteBuffer, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+    public nonisolated(nonsending) func publish(_ payload: ByteBuffer, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
         try await send(payload, subject: subject, reply: reply, headers: headers)
     }
 
     /// Publishes bytes (`[UInt8]`, `Data`, …) to `subject`.
-    public func publish(_ payload: some Collection<UInt8> & Sendable, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+    public nonisolated(nonsending) func publish(_ payload: some Collection<UInt8> & Sendable, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
         try await send(CollectionPayload(payload), subject: subject, reply: reply, headers: headers)
     }
 
     /// Publishes a string's UTF-8 bytes to `subject`.
-    public func publish(_ payload: String, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
+    public nonisolated(nonsending) func publish(_ payload: String, to subject: String, reply: String? = nil, headers: NATSHeaders? = nil) async throws(NATSError) {
         try await send(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
     }
 
     /// Validates once; the common case then appends without suspending or another async call.
     @inline(__always)
-    private func send(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+    private nonisolated(nonsending) func send(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
         try connection.validatePublish(subject: subject, reply: reply, headers: headers)
         if try connection.tryPublish(payload, subject: subject, reply: reply, headers: headers) { return }
         try await connection.publishWhenRoom(payload, subject: subject, reply: reply, headers: headers)

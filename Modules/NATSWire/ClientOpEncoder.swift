@@ -29,112 +29,240 @@ public enum ClientOpEncoder {
         buffer.writeStaticString("}\r\n")
     }
 
+    // MARK: - PUB and HPUB
+
     /// `PUB <subject> [reply] <size>\r\n<payload>\r\n`.
     public static func writePub(subject: String, reply: String?, payload: ByteBuffer, to buffer: inout ByteBuffer) {
-        let size = UInt64(payload.readableBytes)
-        payload.withUnsafeReadableBytes { body in
-            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: body, to: &buffer)
-        }
+        pub(subject: subject, reply: reply, headers: nil, payload: payload, to: &buffer)
     }
 
     /// `PUB` with a payload from any contiguous bytes.
     public static func writePub(subject: String, reply: String?, payload: some Collection<UInt8>, to buffer: inout ByteBuffer) {
-        let size = UInt64(payload.count)
+        pub(subject: subject, reply: reply, headers: nil, payload: payload, to: &buffer)
+    }
+
+    /// `HPUB <subject> [reply] <header size> <total size>\r\n<headers><payload>\r\n`.
+    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: ByteBuffer, to buffer: inout ByteBuffer) {
+        pub(subject: subject, reply: reply, headers: headers, payload: payload, to: &buffer)
+    }
+
+    /// `HPUB` with a payload from any contiguous bytes.
+    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: some Collection<UInt8>, to buffer: inout ByteBuffer) {
+        pub(subject: subject, reply: reply, headers: headers, payload: payload, to: &buffer)
+    }
+
+    /// `PUB` into an ``OutboundBuffer``.
+    public static func writePub(subject: String, reply: String?, payload: ByteBuffer, to buffer: inout OutboundBuffer) {
+        pub(subject: subject, reply: reply, headers: nil, payload: payload, to: &buffer)
+    }
+
+    /// `PUB` with a payload from any contiguous bytes into an ``OutboundBuffer``.
+    public static func writePub(subject: String, reply: String?, payload: some Collection<UInt8>, to buffer: inout OutboundBuffer) {
+        pub(subject: subject, reply: reply, headers: nil, payload: payload, to: &buffer)
+    }
+
+    /// `HPUB` into an ``OutboundBuffer``.
+    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: ByteBuffer, to buffer: inout OutboundBuffer) {
+        pub(subject: subject, reply: reply, headers: headers, payload: payload, to: &buffer)
+    }
+
+    /// `HPUB` with a payload from any contiguous bytes into an ``OutboundBuffer``.
+    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: some Collection<UInt8>, to buffer: inout OutboundBuffer) {
+        pub(subject: subject, reply: reply, headers: headers, payload: payload, to: &buffer)
+    }
+
+    @inline(__always)
+    private static func pub(subject: String, reply: String?, headers: NATSHeaders?, payload: ByteBuffer, to buffer: inout some RawByteSink) {
+        payload.withUnsafeReadableBytes { body in
+            pubLine(subject: subject, reply: reply, headers: headers, body: body, to: &buffer)
+        }
+    }
+
+    @inline(__always)
+    private static func pub(subject: String, reply: String?, headers: NATSHeaders?, payload: some Collection<UInt8>, to buffer: inout some RawByteSink) {
         let done: Void? = payload.withContiguousStorageIfAvailable { bytes in
-            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: UnsafeRawBufferPointer(bytes), to: &buffer)
+            pubLine(subject: subject, reply: reply, headers: headers, body: UnsafeRawBufferPointer(bytes), to: &buffer)
         }
         if done == nil {
-            writeLine("PUB ", subject: subject, reply: reply, first: size, second: nil, body: nil, to: &buffer)
-            buffer.writeBytes(payload)
-            buffer.writeStaticString("\r\n")
+            // Not contiguous (rare): gather it first.
+            Array(payload).withUnsafeBytes { pubLine(subject: subject, reply: reply, headers: headers, body: $0, to: &buffer) }
         }
     }
 
-    /// Writes `<op><subject> [reply] <first>[ <second>]\r\n`, then `body` and CRLF when a body
-    /// is given, with one unsafe write: each separate ByteBuffer call pays its own bounds and
-    /// exclusivity checks, which dominated the cost of a small PUB.
+    /// The whole operation (line, header block, payload, CRLF) with one raw write: each
+    /// separate ByteBuffer call pays its own bounds and exclusivity checks, which dominated
+    /// the cost of a small PUB.
     @inline(__always)
-    private static func writeLine(
-        _ op: StaticString, subject: String, reply: String?, first: UInt64, second: UInt64?,
-        body: UnsafeRawBufferPointer? = nil, to buffer: inout ByteBuffer
+    private static func pubLine(subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink) {
+        let headerLength = headers?.wireLength ?? 0
+        let first = UInt64(headers == nil ? body.count : headerLength)
+        let second: UInt64? = headers == nil ? nil : UInt64(headerLength + body.count)
+        line(headers == nil ? "PUB " : "HPUB ", subject, reply, first, second, extra: headerLength + body.count + 2, to: &buffer) { out in
+            var i = headers?.write(into: out) ?? 0
+            if let b = body.baseAddress, body.count > 0 {
+                (out + i).copyMemory(from: b, byteCount: body.count)
+                i += body.count
+            }
+            return i + RawWriter.crlf(out + i)
+        }
+    }
+
+    /// Writes `<op><token> [second token] <first>[ <second>]\r\n`, then what `then` writes
+    /// (at most `extra` bytes), in one raw write.
+    @inline(__always)
+    private static func line(
+        _ op: StaticString, _ token: String, _ secondToken: String?, _ first: UInt64, _ second: UInt64?,
+        extra: Int = 0, to buffer: inout some RawByteSink, then: (UnsafeMutableRawPointer) -> Int = { _ in 0 }
     ) {
-        let capacity = op.utf8CodeUnitCount + subject.utf8.count + (reply?.utf8.count ?? 0) + 2 * 21 + 4 + (body.map { $0.count + 2 } ?? 0)
-        let written: Int? = subject.utf8.withContiguousStorageIfAvailable { subjectBytes -> Int? in
-            let replyWritten: Int?? = reply.map { r in r.utf8.withContiguousStorageIfAvailable { replyBytes -> Int in
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
-                    fill(out, op, subjectBytes, replyBytes, first, second, body)
-                }
-            } }
-            if let replyWritten { return replyWritten }
-            return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
-                fill(out, op, subjectBytes, nil, first, second, body)
-            }
-        } ?? nil
-        if written != nil { return }
-        // Strings without contiguous UTF-8 storage (rare): the plain path.
-        defer {
-            if let body {
-                buffer.writeBytes(body)
-                buffer.writeStaticString("\r\n")
+        var token = token
+        token.withUTF8 { t in
+            if var secondToken {
+                secondToken.withUTF8 { lineBytes(op, t, $0, first, second, extra: extra, to: &buffer, then: then) }
+            } else {
+                lineBytes(op, t, nil, first, second, extra: extra, to: &buffer, then: then)
             }
         }
-        buffer.writeStaticString(op)
-        buffer.writeString(subject)
-        buffer.writeInteger(UInt8(ascii: " "))
-        if let reply {
-            buffer.writeString(reply)
-            buffer.writeInteger(UInt8(ascii: " "))
-        }
-        writeDecimal(first, to: &buffer)
-        if let second {
-            buffer.writeInteger(UInt8(ascii: " "))
-            writeDecimal(second, to: &buffer)
-        }
-        buffer.writeStaticString("\r\n")
     }
 
     @inline(__always)
-    private static func fill(
-        _ out: UnsafeMutableRawBufferPointer, _ op: StaticString, _ subject: UnsafeBufferPointer<UInt8>,
-        _ reply: UnsafeBufferPointer<UInt8>?, _ first: UInt64, _ second: UInt64?,
-        _ body: UnsafeRawBufferPointer?
-    ) -> Int {
-        guard let base = out.baseAddress else { return 0 }
-        var i = 0
-        func copy(_ p: UnsafeRawPointer, _ n: Int) {
-            (base + i).copyMemory(from: p, byteCount: n)
-            i += n
-        }
-        copy(UnsafeRawPointer(op.utf8Start), op.utf8CodeUnitCount)
-        if let s = subject.baseAddress { copy(UnsafeRawPointer(s), subject.count) }
-        base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
-        i += 1
-        if let reply {
-            if let r = reply.baseAddress { copy(UnsafeRawPointer(r), reply.count) }
-            base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+    private static func lineBytes(
+        _ op: StaticString, _ t: UnsafeBufferPointer<UInt8>, _ s: UnsafeBufferPointer<UInt8>?, _ first: UInt64, _ second: UInt64?,
+        extra: Int, to buffer: inout some RawByteSink, then: (UnsafeMutableRawPointer) -> Int
+    ) {
+        let max = op.utf8CodeUnitCount + t.count + (s.map { $0.count + 1 } ?? 0) + 2 * 21 + 3 + extra
+        buffer.writeRaw(maxBytes: max) { out in
+            var i = RawWriter.copy(op, to: out)
+            i += RawWriter.copy(t, to: out + i)
+            out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
             i += 1
+            if let s {
+                i += RawWriter.copy(s, to: out + i)
+                out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+                i += 1
+            }
+            i += RawWriter.decimal(first, to: out + i)
+            if let second {
+                out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+                i += 1
+                i += RawWriter.decimal(second, to: out + i)
+            }
+            i += RawWriter.crlf(out + i)
+            return i + then(out + i)
         }
-        i += putDecimal(first, base + i)
-        if let second {
-            base.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
-            i += 1
-            i += putDecimal(second, base + i)
+    }
+
+    // MARK: - SUB, UNSUB, PING, PONG
+
+    /// `SUB <subject> [queue] <sid>\r\n`.
+    public static func writeSub(subject: String, queue: String?, sid: UInt64, to buffer: inout ByteBuffer) {
+        line("SUB ", subject, queue, sid, nil, to: &buffer)
+    }
+
+    /// `SUB` into an ``OutboundBuffer``.
+    public static func writeSub(subject: String, queue: String?, sid: UInt64, to buffer: inout OutboundBuffer) {
+        line("SUB ", subject, queue, sid, nil, to: &buffer)
+    }
+
+    /// `UNSUB <sid> [max]\r\n`.
+    public static func writeUnsub(sid: UInt64, max: UInt64?, to buffer: inout ByteBuffer) {
+        unsub(sid: sid, max: max, to: &buffer)
+    }
+
+    /// `UNSUB` into an ``OutboundBuffer``.
+    public static func writeUnsub(sid: UInt64, max: UInt64?, to buffer: inout OutboundBuffer) {
+        unsub(sid: sid, max: max, to: &buffer)
+    }
+
+    private static func unsub(sid: UInt64, max: UInt64?, to buffer: inout some RawByteSink) {
+        buffer.writeRaw(maxBytes: 6 + 21 + 21 + 2) { out in
+            var i = RawWriter.copy("UNSUB ", to: out)
+            i += RawWriter.decimal(sid, to: out + i)
+            if let max {
+                out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+                i += 1
+                i += RawWriter.decimal(max, to: out + i)
+            }
+            return i + RawWriter.crlf(out + i)
         }
-        base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: i, as: UInt8.self)
-        base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: i + 1, as: UInt8.self)
-        i += 2
-        if let body {
-            if let b = body.baseAddress, body.count > 0 { copy(b, body.count) }
-            base.storeBytes(of: UInt8(ascii: "\r"), toByteOffset: i, as: UInt8.self)
-            base.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: i + 1, as: UInt8.self)
-            i += 2
+    }
+
+    /// `PING\r\n`.
+    public static func writePing(to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("PING\r\n")
+    }
+
+    /// `PING` into an ``OutboundBuffer``.
+    public static func writePing(to buffer: inout OutboundBuffer) {
+        buffer.writeRaw(maxBytes: 6) { RawWriter.copy("PING\r\n", to: $0) }
+    }
+
+    /// `PONG\r\n`.
+    public static func writePong(to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("PONG\r\n")
+    }
+
+    /// `PONG` into an ``OutboundBuffer``.
+    public static func writePong(to buffer: inout OutboundBuffer) {
+        buffer.writeRaw(maxBytes: 6) { RawWriter.copy("PONG\r\n", to: $0) }
+    }
+
+    /// Writes `value` in decimal ASCII.
+    public static func writeDecimal(_ value: UInt64, to buffer: inout ByteBuffer) {
+        buffer.writeRaw(maxBytes: 20) { RawWriter.decimal(value, to: $0) }
+    }
+}
+
+/// Where the encoder writes: one raw write of at most `maxBytes` per operation.
+protocol RawByteSink {
+    mutating func writeRaw(maxBytes: Int, _ fill: (UnsafeMutableRawPointer) -> Int)
+}
+
+extension ByteBuffer: RawByteSink {
+    @inline(__always)
+    mutating func writeRaw(maxBytes: Int, _ fill: (UnsafeMutableRawPointer) -> Int) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: maxBytes) { out in
+            out.baseAddress.map(fill) ?? 0
         }
-        return i
+    }
+}
+
+extension OutboundBuffer: RawByteSink {
+    @inline(__always)
+    mutating func writeRaw(maxBytes: Int, _ fill: (UnsafeMutableRawPointer) -> Int) {
+        write(maxBytes: maxBytes, fill)
+    }
+}
+
+/// Raw-pointer writes for the encoder; the caller reserved room for them.
+enum RawWriter {
+    @inline(__always)
+    static func copy(_ text: StaticString, to out: UnsafeMutableRawPointer) -> Int {
+        out.copyMemory(from: UnsafeRawPointer(text.utf8Start), byteCount: text.utf8CodeUnitCount)
+        return text.utf8CodeUnitCount
+    }
+
+    @inline(__always)
+    static func copy(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableRawPointer) -> Int {
+        if let b = bytes.baseAddress { out.copyMemory(from: UnsafeRawPointer(b), byteCount: bytes.count) }
+        return bytes.count
+    }
+
+    @inline(__always)
+    static func copy(_ text: String, to out: UnsafeMutableRawPointer) -> Int {
+        var text = text
+        return text.withUTF8 { copy($0, to: out) }
+    }
+
+    @inline(__always)
+    static func crlf(_ out: UnsafeMutableRawPointer) -> Int {
+        out.storeBytes(of: UInt8(ascii: "\r"), as: UInt8.self)
+        out.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: 1, as: UInt8.self)
+        return 2
     }
 
     /// Writes `value` in decimal at `out` (room for 20 digits) and returns the digit count.
     @inline(__always)
-    private static func putDecimal(_ value: UInt64, _ out: UnsafeMutableRawPointer) -> Int {
+    static func decimal(_ value: UInt64, to out: UnsafeMutableRawPointer) -> Int {
         var v = value
         var digits = 1
         while v >= 10 { v /= 10; digits += 1 }
@@ -147,78 +275,6 @@ public enum ClientOpEncoder {
             k -= 1
         }
         return digits
-    }
-
-    /// `HPUB <subject> [reply] <header size> <total size>\r\n<headers><payload>\r\n`.
-    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: ByteBuffer, to buffer: inout ByteBuffer) {
-        writeHPubLine(subject: subject, reply: reply, headers: headers, size: payload.readableBytes, to: &buffer)
-        buffer.writeImmutableBuffer(payload)
-        buffer.writeStaticString("\r\n")
-    }
-
-    /// `HPUB` with a payload from any contiguous bytes.
-    public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: some Collection<UInt8>, to buffer: inout ByteBuffer) {
-        writeHPubLine(subject: subject, reply: reply, headers: headers, size: payload.count, to: &buffer)
-        buffer.writeBytes(payload)
-        buffer.writeStaticString("\r\n")
-    }
-
-    private static func writeHPubLine(subject: String, reply: String?, headers: NATSHeaders, size: Int, to buffer: inout ByteBuffer) {
-        let headerLength = headers.wireLength
-        writeLine("HPUB ", subject: subject, reply: reply, first: UInt64(headerLength), second: UInt64(headerLength + size), to: &buffer)
-        headers.write(to: &buffer)
-    }
-
-    /// `SUB <subject> [queue] <sid>\r\n`.
-    public static func writeSub(subject: String, queue: String?, sid: UInt64, to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("SUB ")
-        buffer.writeString(subject)
-        buffer.writeInteger(UInt8(ascii: " "))
-        if let queue {
-            buffer.writeString(queue)
-            buffer.writeInteger(UInt8(ascii: " "))
-        }
-        writeDecimal(sid, to: &buffer)
-        buffer.writeStaticString("\r\n")
-    }
-
-    /// `UNSUB <sid> [max]\r\n`.
-    public static func writeUnsub(sid: UInt64, max: UInt64?, to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("UNSUB ")
-        writeDecimal(sid, to: &buffer)
-        if let max {
-            buffer.writeInteger(UInt8(ascii: " "))
-            writeDecimal(max, to: &buffer)
-        }
-        buffer.writeStaticString("\r\n")
-    }
-
-    /// `PING\r\n`.
-    public static func writePing(to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("PING\r\n")
-    }
-
-    /// `PONG\r\n`.
-    public static func writePong(to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("PONG\r\n")
-    }
-
-    /// Writes `value` in decimal ASCII.
-    public static func writeDecimal(_ value: UInt64, to buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in
-            var v = value
-            var digits = 1
-            while v >= 10 { v /= 10; digits += 1 }
-            v = value
-            var i = digits - 1
-            while true {
-                out[i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
-                v /= 10
-                if i == 0 { break }
-                i -= 1
-            }
-            return digits
-        }
     }
 }
 

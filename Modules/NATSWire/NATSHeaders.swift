@@ -120,23 +120,35 @@ public struct NATSHeaders: Sendable, Equatable, CustomStringConvertible, Express
 
     /// Writes the header block (`NATS/1.0…\r\n…\r\n\r\n`). Call ``validate()`` first.
     public func write(to buffer: inout ByteBuffer) {
-        buffer.writeStaticString("NATS/1.0")
+        let length = wireLength
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { out in
+            out.baseAddress.map { write(into: $0) } ?? 0
+        }
+    }
+
+    /// Writes the header block at `out`, which has room for ``wireLength`` bytes; returns the
+    /// number written (``wireLength``).
+    func write(into out: UnsafeMutableRawPointer) -> Int {
+        var i = RawWriter.copy("NATS/1.0", to: out)
         if let status {
-            buffer.writeInteger(UInt8(ascii: " "))
-            ClientOpEncoder.writeDecimal(UInt64(max(0, status)), to: &buffer)
+            out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+            i += 1
+            i += RawWriter.decimal(UInt64(max(0, status)), to: out + i)
             if let statusDescription, !statusDescription.isEmpty {
-                buffer.writeInteger(UInt8(ascii: " "))
-                buffer.writeString(statusDescription)
+                out.storeBytes(of: UInt8(ascii: " "), toByteOffset: i, as: UInt8.self)
+                i += 1
+                i += RawWriter.copy(statusDescription, to: out + i)
             }
         }
-        buffer.writeStaticString("\r\n")
+        i += RawWriter.crlf(out + i)
         for e in entries {
-            buffer.writeString(e.name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(e.value)
-            buffer.writeStaticString("\r\n")
+            i += RawWriter.copy(e.name, to: out + i)
+            i += RawWriter.copy(": ", to: out + i)
+            i += RawWriter.copy(e.value, to: out + i)
+            i += RawWriter.crlf(out + i)
         }
-        buffer.writeStaticString("\r\n")
+        i += RawWriter.crlf(out + i)
+        return i
     }
 
     /// Parses a header block as received in `HMSG`.

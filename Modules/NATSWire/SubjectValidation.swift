@@ -31,8 +31,18 @@ public enum SubjectValidation {
         b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A
     }
 
+    /// Whether `bytes` is non-empty and free of whitespace: one pass over contiguous bytes
+    /// (iterating `String.UTF8View` cost a tenth of a small publish).
+    @inline(__always)
+    private static func isPlainToken(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        for b in bytes where b <= 0x20 && isWhitespace(b) { return false }
+        return true
+    }
+
     /// A publish subject: non-empty, with no space, tab, CR or LF.
     public static func validatePublish(_ subject: String) throws(SubjectValidationError) {
+        if subject.utf8.withContiguousStorageIfAvailable(isPlainToken) == true { return }
         var empty = true
         for b in subject.utf8 {
             empty = false
