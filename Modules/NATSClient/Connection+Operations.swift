@@ -6,11 +6,26 @@ import Synchronization
 /// Payload bytes the encoder can write without knowing their type.
 protocol OutboundPayload: Sendable {
     var byteCount: Int { get }
+    /// The payload's bytes, contiguous, during `body`.
+    func withBytes(_ body: (UnsafeRawBufferPointer) -> Void)
     func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer)
+    /// Writes a PUB/HPUB to a subject that is already bytes.
+    func writePub(subject: ByteBuffer, headers: NATSHeaders?, to buffer: inout OutboundBuffer)
+}
+
+extension OutboundPayload {
+    func writePub(subject: ByteBuffer, headers: NATSHeaders?, to buffer: inout OutboundBuffer) {
+        withBytes { body in
+            subject.withUnsafeReadableBytes { s in
+                ClientOpEncoder.writePub(subject: s, reply: nil, headers: headers, payload: body, to: &buffer)
+            }
+        }
+    }
 }
 
 extension ByteBuffer: OutboundPayload {
     var byteCount: Int { readableBytes }
+    func withBytes(_ body: (UnsafeRawBufferPointer) -> Void) { withUnsafeReadableBytes(body) }
     func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer) {
         if let headers {
             ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: self, to: &buffer)
@@ -24,6 +39,11 @@ struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
     let bytes: C
     init(_ bytes: C) { self.bytes = bytes }
     var byteCount: Int { bytes.count }
+    func withBytes(_ body: (UnsafeRawBufferPointer) -> Void) {
+        if bytes.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) == nil {
+            Array(bytes).withUnsafeBytes(body)
+        }
+    }
     func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer) {
         if let headers {
             ClientOpEncoder.writeHPub(subject: subject, reply: reply, headers: headers, payload: bytes, to: &buffer)
@@ -44,7 +64,21 @@ extension Connection {
     /// synchronous so the common case allocates no async frame.
     @inline(__always)
     func tryPublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
-        switch try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: true) {
+        try tryEnqueue(size: (headers?.wireLength ?? 0) + payload.byteCount) {
+            payload.writePub(subject: subject, reply: reply, headers: headers, to: &$0)
+        }
+    }
+
+    /// ``tryPublish(_:subject:reply:headers:)`` to a subject that is already bytes.
+    func tryPublish(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) throws(NATSError) -> Bool {
+        try tryEnqueue(size: (headers?.wireLength ?? 0) + payload.byteCount) {
+            payload.writePub(subject: subjectBytes, headers: headers, to: &$0)
+        }
+    }
+
+    @inline(__always)
+    private func tryEnqueue(size: Int, _ encode: (inout OutboundBuffer) -> Void) throws(NATSError) -> Bool {
+        switch try enqueuePublish(size: size, mayWait: true, encode) {
         case .done(let writer):
             writer?.wake()
             return true
@@ -61,6 +95,13 @@ extension Connection {
         }
     }
 
+    /// ``publishWhenRoom(_:subject:reply:headers:)`` to a subject that is already bytes.
+    nonisolated(nonsending) func publishWhenRoom(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) async throws(NATSError) {
+        while try !tryPublish(payload, subjectBytes: subjectBytes, headers: headers) {
+            await waitForOutboundSpace()
+        }
+    }
+
     /// Suspends until the writer took the outbound buffer (or the connection is no longer up).
     nonisolated(nonsending) func waitForOutboundSpace() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
@@ -71,6 +112,20 @@ extension Connection {
                 return true
             }
             if !parked { c.resume() }
+        }
+    }
+
+    /// Validates a reply subject received from the server before responding to it.
+    func validateResponse(to reply: ByteBuffer, headers: NATSHeaders?) throws(NATSError) {
+        do {
+            try SubjectValidation.validatePublish(reply)
+        } catch {
+            throw NATSError(.invalidSubject, "the reply subject: \(error.description)", underlying: error)
+        }
+        if let headers {
+            do { try headers.validate() } catch {
+                throw NATSError(.invalidHeaders, error.description, underlying: error)
+            }
         }
     }
 
@@ -98,8 +153,9 @@ extension Connection {
     /// error-carrying `Result` from the lock cost the publisher measurably.
     private enum EnqueueOutcome { case done(WriterWaiter?), full, closed, tooLarge(Int), bufferFull }
 
-    func enqueuePublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?, mayWait: Bool) throws(NATSError) -> EnqueueResult {
-        let size = (headers?.wireLength ?? 0) + payload.byteCount
+    /// Appends one message (`size` bytes of headers and payload, written by `encode`) under
+    /// the lock, after the max_payload, phase and buffer checks.
+    func enqueuePublish(size: Int, mayWait: Bool, _ encode: (inout OutboundBuffer) -> Void) throws(NATSError) -> EnqueueResult {
         let bufferSize = options.reconnect.bufferSize
         let outcome: EnqueueOutcome = state.withLock { s in
             if size > s.maxPayload { return .tooLarge(s.maxPayload) }
@@ -111,7 +167,7 @@ extension Connection {
             case .connecting, .reconnecting:
                 if s.outbound.count + size > bufferSize { return .bufferFull }
             }
-            payload.writePub(subject: subject, reply: reply, headers: headers, to: &s.outbound)
+            encode(&s.outbound)
             s.stats.outMessages += 1
             s.stats.outBytes += UInt64(size)
             return .done(s.takeWriterWaiter())
@@ -210,7 +266,9 @@ extension Connection {
                 guard registered.ok else { bridge.resume(throwing: .closed); return }
                 if registered.startTimer { startRequestTimer() }
                 do throws(NATSError) {
-                    if case .done(let w) = try enqueuePublish(payload, subject: subject, reply: reply, headers: headers, mayWait: false) {
+                    let size = (headers?.wireLength ?? 0) + payload.byteCount
+                    let encode = { (out: inout OutboundBuffer) in payload.writePub(subject: subject, reply: reply, headers: headers, to: &out) }
+                    if case .done(let w) = try enqueuePublish(size: size, mayWait: false, encode) {
                         w?.wake()
                     }
                 } catch {

@@ -14,6 +14,8 @@ public struct NATSMessage: Sendable {
     public var subject: String { op.subject }
     /// Where to send a reply, if the publisher asked for one.
     public var replyTo: String? { op.replyTo }
+    /// Whether the publisher asked for a reply (a request), without decoding the subject.
+    public var hasReply: Bool { op.hasReply }
     /// The payload bytes.
     public var payload: ByteBuffer { op.payload }
     /// The raw header block when it could not be parsed (`headers` is `nil` then).
@@ -35,6 +37,9 @@ public struct NATSMessage: Sendable {
 
     /// The payload's size, without slicing it.
     var payloadSize: Int { op.payloadSize }
+
+    /// The reply subject's bytes, without decoding them.
+    var replyBytes: ByteBuffer? { op.replyBytes }
 
     /// The status code of the header line (e.g. 503), if any.
     public var status: Int? { headers?.status }

@@ -135,6 +135,37 @@ public final class NATSClient: Sendable {
         try await connection.publishWhenRoom(payload, subject: subject, reply: reply, headers: headers)
     }
 
+    /// Publishes `payload` to the reply subject of `message`: the way to answer a request.
+    ///
+    /// The reply subject goes from the received bytes straight into the outbound buffer,
+    /// without decoding it into a `String` (which allocates for subjects over 15 bytes).
+    ///
+    /// - Throws: `.invalidSubject` when `message` has no reply subject (or one that cannot be
+    ///   sent), and the errors of publishing.
+    public nonisolated(nonsending) func respond(to message: NATSMessage, with payload: ByteBuffer, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await respond(payload, to: message, headers: headers)
+    }
+
+    /// Responds to `message` with bytes (`[UInt8]`, `Data`, …).
+    public nonisolated(nonsending) func respond(to message: NATSMessage, with payload: some Collection<UInt8> & Sendable, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await respond(CollectionPayload(payload), to: message, headers: headers)
+    }
+
+    /// Responds to `message` with a string's UTF-8 bytes.
+    public nonisolated(nonsending) func respond(to message: NATSMessage, with payload: String, headers: NATSHeaders? = nil) async throws(NATSError) {
+        try await respond(CollectionPayload(payload.utf8), to: message, headers: headers)
+    }
+
+    @inline(__always)
+    private nonisolated(nonsending) func respond(_ payload: some OutboundPayload, to message: NATSMessage, headers: NATSHeaders?) async throws(NATSError) {
+        guard let reply = message.replyBytes else {
+            throw NATSError(.invalidSubject, "the message has no reply subject to respond to (it was not sent as a request)")
+        }
+        try connection.validateResponse(to: reply, headers: headers)
+        if try connection.tryPublish(payload, subjectBytes: reply, headers: headers) { return }
+        try await connection.publishWhenRoom(payload, subjectBytes: reply, headers: headers)
+    }
+
     // MARK: - Subscribing
 
     /// Subscribes to `subject` (wildcards allowed), optionally in a queue group.

@@ -58,6 +58,12 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
         /// The next message, or `nil` once unsubscribed, drained or closed.
         public mutating func next() async throws -> NATSMessage? {
+            try await next(isolation: nil)
+        }
+
+        /// The next message, waiting on `actor` (the caller's, in a `for try await` loop), so
+        /// that an actor iterating a subscription does not hop off its executor per message.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> NATSMessage? {
             if index < batch.count {
                 defer { index += 1 }
                 return batch[index]
@@ -68,7 +74,7 @@ public struct NATSSubscription: AsyncSequence, Sendable {
                 index = 1
                 return batch[0]
             }
-            return try await queue.next()
+            return try await queue.next(isolation: actor)
         }
     }
 }

@@ -127,19 +127,23 @@ final class SubscriptionQueue: Sendable {
         return true
     }
 
-    func next() async throws -> NATSMessage? {
+    /// The next message, waiting on the caller's actor (`isolation`) when none is queued.
+    func next(isolation: isolated (any Actor)? = #isolation) async throws -> NATSMessage? {
         // Fast path: a queued message needs no continuation (no allocation, no suspension).
         let fast: (NATSMessage, [CheckedContinuation<Void, Never>])? = state.withLock { $0.popFirst() }
         if let (message, drained) = fast {
             drained.forEach { $0.resume() }
             return message
         }
-        return try await nextSlow()
+        return try await nextSlow(isolation: isolation)
     }
 
-    private func nextSlow() async throws -> NATSMessage? {
+    private func nextSlow(isolation: isolated (any Actor)?) async throws -> NATSMessage? {
         try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<NATSMessage?, any Error>) in
+            // Capturing `isolation` keeps this closure on the caller's actor; a plain closure
+            // here would run on the global executor, a hop there and back per wait.
+            _ = isolation
+            return try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<NATSMessage?, any Error>) in
                 enum Outcome { case message(NATSMessage, [CheckedContinuation<Void, Never>]), end([CheckedContinuation<Void, Never>]), failure(NATSError), cancelled, wait }
                 let outcome: Outcome = state.withLock { s in
                     if let (m, drained) = s.popFirst() { return .message(m, drained) }

@@ -89,15 +89,39 @@ public enum ClientOpEncoder {
         }
     }
 
+    /// `PUB` or, with `headers`, `HPUB` from raw parts: the general form behind the typed
+    /// overloads, for subjects that are already bytes (a received message's reply subject).
+    public static func writePub(
+        subject: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer?, headers: NATSHeaders?,
+        payload: UnsafeRawBufferPointer, to buffer: inout OutboundBuffer
+    ) {
+        pubBytes(subject.bindMemory(to: UInt8.self), reply?.bindMemory(to: UInt8.self), headers, payload, to: &buffer)
+    }
+
+    @inline(__always)
+    private static func pubLine(subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink) {
+        var subject = subject
+        subject.withUTF8 { t in
+            if var reply {
+                reply.withUTF8 { pubBytes(t, $0, headers, body, to: &buffer) }
+            } else {
+                pubBytes(t, nil, headers, body, to: &buffer)
+            }
+        }
+    }
+
     /// The whole operation (line, header block, payload, CRLF) with one raw write: each
     /// separate ByteBuffer call pays its own bounds and exclusivity checks, which dominated
     /// the cost of a small PUB.
     @inline(__always)
-    private static func pubLine(subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink) {
+    private static func pubBytes(
+        _ subject: UnsafeBufferPointer<UInt8>, _ reply: UnsafeBufferPointer<UInt8>?, _ headers: NATSHeaders?,
+        _ body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink
+    ) {
         let headerLength = headers?.wireLength ?? 0
         let first = UInt64(headers == nil ? body.count : headerLength)
         let second: UInt64? = headers == nil ? nil : UInt64(headerLength + body.count)
-        line(headers == nil ? "PUB " : "HPUB ", subject, reply, first, second, extra: headerLength + body.count + 2, to: &buffer) { out in
+        lineBytes(headers == nil ? "PUB " : "HPUB ", subject, reply, first, second, extra: headerLength + body.count + 2, to: &buffer) { out in
             var i = headers?.write(into: out) ?? 0
             if let b = body.baseAddress, body.count > 0 {
                 (out + i).copyMemory(from: b, byteCount: body.count)

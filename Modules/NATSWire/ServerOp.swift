@@ -79,6 +79,8 @@ public struct MessageOp: Sendable {
     public var subjectBytes: ByteBuffer { slice(0, subjectLength) }
     /// The reply subject, as bytes, if any.
     public var replyBytes: ByteBuffer? { replyLength == 0 ? nil : slice(replyStart, replyLength) }
+    /// Whether it has a reply subject (without slicing or decoding it).
+    public var hasReply: Bool { replyLength != 0 }
     /// The raw header block (`NATS/1.0…\r\n\r\n`) of an `HMSG`; `nil` for `MSG`.
     public var headerBytes: ByteBuffer? { hasHeaders ? slice(headerStart, headerLength) : nil }
     /// The payload.

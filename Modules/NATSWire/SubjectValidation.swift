@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// A subject or queue group that cannot be sent safely.
 public struct SubjectValidationError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong.
@@ -49,6 +51,12 @@ public enum SubjectValidation {
             if isWhitespace(b) { throw SubjectValidationError(what: "subject", value: subject, reason: .whitespace) }
         }
         if empty { throw SubjectValidationError(what: "subject", value: subject, reason: .empty) }
+    }
+
+    /// A publish subject given as bytes (such as a received message's reply subject).
+    public static func validatePublish(_ subject: ByteBuffer) throws(SubjectValidationError) {
+        let plain = subject.withUnsafeReadableBytes { isPlainToken($0.bindMemory(to: UInt8.self)) }
+        if !plain { try validatePublish(String(decoding: subject.readableBytesView, as: UTF8.self)) }
     }
 
     /// A subscribe subject: as for publish, and no leading or trailing dot and no empty token.

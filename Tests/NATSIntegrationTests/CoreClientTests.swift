@@ -146,6 +146,46 @@ struct CollectTimeout: Error, CustomStringConvertible {
         }
     }
 
+    /// `respond(to:with:)` answers on the request's reply subject (with headers, and with
+    /// every payload type); a message that was not a request cannot be answered.
+    @Test func respondAnswersRequests() async throws {
+        try await withNATSServer { server in
+            let service = try await NATSClient.connect(server.clientURL)
+            let requests = try await service.subscribe(to: "svc.respond")
+            try await service.flush()
+            let responder = Task {
+                for try await m in requests {
+                    switch m.string {
+                    case "bytes": try await service.respond(to: m, with: [UInt8]("b".utf8))
+                    case "string": try await service.respond(to: m, with: "s")
+                    default:
+                        var h = NATSHeaders()
+                        h["Seen"] = m.string
+                        try await service.respond(to: m, with: m.payload, headers: h)
+                    }
+                }
+            }
+            let client = try await NATSClient.connect(server.clientURL)
+            let echoed = try await client.request("hi", to: "svc.respond", timeout: .seconds(5))
+            #expect(echoed.string == "hi")
+            #expect(echoed.headers?["Seen"] == "hi")
+            #expect(try await client.request("bytes", to: "svc.respond", timeout: .seconds(5)).string == "b")
+            #expect(try await client.request("string", to: "svc.respond", timeout: .seconds(5)).string == "s")
+
+            let plain = try await client.subscribe(to: "plain")
+            try await client.flush()
+            try await client.publish("no reply", to: "plain")
+            var iterator = plain.makeAsyncIterator()
+            let message = try #require(try await iterator.next())
+            #expect(!message.hasReply)
+            let error = await #expect(throws: NATSError.self) { try await client.respond(to: message, with: "x") }
+            #expect(error?.kind == .invalidSubject)
+            responder.cancel()
+            await client.close()
+            await service.close()
+        }
+    }
+
     @Test func headersRoundTrip() async throws {
         try await withNATSServer { server in
             let client = try await NATSClient.connect(server.clientURL)

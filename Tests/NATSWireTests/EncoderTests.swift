@@ -8,6 +8,12 @@ func encoded(_ body: (inout ByteBuffer) -> Void) -> String {
     return String(buffer: buffer)
 }
 
+func encodedOutbound(_ body: (inout OutboundBuffer) -> Void) -> String {
+    var buffer = OutboundBuffer(minimumCapacity: 0)
+    body(&buffer)
+    return buffer.withUnsafeReadableBytes { String(decoding: $0, as: UTF8.self) }
+}
+
 @Suite struct EncoderTests {
     @Test func pub() {
         #expect(encoded { ClientOpEncoder.writePub(subject: "foo", reply: nil, payload: ByteBuffer(string: "hello"), to: &$0) } == "PUB foo 5\r\nhello\r\n")
@@ -33,6 +39,69 @@ func encoded(_ body: (inout ByteBuffer) -> Void) -> String {
         #expect(encoded { ClientOpEncoder.writeUnsub(sid: 18446744073709551615, max: 5, to: &$0) } == "UNSUB 18446744073709551615 5\r\n")
         #expect(encoded { ClientOpEncoder.writePing(to: &$0) } == "PING\r\n")
         #expect(encoded { ClientOpEncoder.writePong(to: &$0) } == "PONG\r\n")
+    }
+
+    /// Every operation encodes to the same bytes into an OutboundBuffer as into a ByteBuffer,
+    /// also across its growth (the buffer starts at its minimum capacity, 64 bytes).
+    @Test func outboundBufferMatchesByteBuffer() {
+        var h = NATSHeaders()
+        h["K"] = "v"
+        let big = [UInt8](repeating: 0x61, count: 5000)
+        let viaByteBuffer = encoded { b in
+            for i in 0..<50 {
+                ClientOpEncoder.writePub(subject: "s.\(i)", reply: i % 2 == 0 ? nil : "r", payload: ByteBuffer(string: "p\(i)"), to: &b)
+                ClientOpEncoder.writeHPub(subject: "h", reply: nil, headers: h, payload: Array("x".utf8), to: &b)
+            }
+            ClientOpEncoder.writePub(subject: "big", reply: nil, payload: big, to: &b)
+            ClientOpEncoder.writeSub(subject: "q", queue: "g", sid: 3, to: &b)
+            ClientOpEncoder.writeUnsub(sid: 3, max: 10, to: &b)
+            ClientOpEncoder.writePing(to: &b)
+            ClientOpEncoder.writePong(to: &b)
+        }
+        let viaOutbound = encodedOutbound { b in
+            for i in 0..<50 {
+                ClientOpEncoder.writePub(subject: "s.\(i)", reply: i % 2 == 0 ? nil : "r", payload: ByteBuffer(string: "p\(i)"), to: &b)
+                ClientOpEncoder.writeHPub(subject: "h", reply: nil, headers: h, payload: Array("x".utf8), to: &b)
+            }
+            ClientOpEncoder.writePub(subject: "big", reply: nil, payload: big, to: &b)
+            ClientOpEncoder.writeSub(subject: "q", queue: "g", sid: 3, to: &b)
+            ClientOpEncoder.writeUnsub(sid: 3, max: 10, to: &b)
+            ClientOpEncoder.writePing(to: &b)
+            ClientOpEncoder.writePong(to: &b)
+        }
+        #expect(viaOutbound == viaByteBuffer)
+    }
+
+    /// The raw form (a subject that is already bytes) writes what the typed overloads write.
+    @Test func pubFromRawParts() {
+        var h = NATSHeaders()
+        h["A"] = "b"
+        let raw = encodedOutbound { b in
+            "_INBOX.abc.1".utf8.withContiguousStorageIfAvailable { subject in
+                "hello".utf8.withContiguousStorageIfAvailable { body in
+                    ClientOpEncoder.writePub(subject: UnsafeRawBufferPointer(subject), reply: nil, headers: nil, payload: UnsafeRawBufferPointer(body), to: &b)
+                    ClientOpEncoder.writePub(subject: UnsafeRawBufferPointer(subject), reply: nil, headers: h, payload: UnsafeRawBufferPointer(body), to: &b)
+                }
+            }
+        }
+        let typed = encoded { b in
+            ClientOpEncoder.writePub(subject: "_INBOX.abc.1", reply: nil, payload: ByteBuffer(string: "hello"), to: &b)
+            ClientOpEncoder.writeHPub(subject: "_INBOX.abc.1", reply: nil, headers: h, payload: ByteBuffer(string: "hello"), to: &b)
+        }
+        #expect(raw == typed)
+    }
+
+    /// A copy of an OutboundBuffer keeps its bytes when the original is written or cleared.
+    @Test func outboundBufferCopiesOnWrite() {
+        var a = OutboundBuffer(minimumCapacity: 0)
+        ClientOpEncoder.writePing(to: &a)
+        let b = a
+        ClientOpEncoder.writePong(to: &a)
+        #expect(b.count == 6)
+        #expect(a.count == 12)
+        a.removeAll()
+        #expect(a.isEmpty)
+        #expect(b.withUnsafeReadableBytes { String(decoding: $0, as: UTF8.self) } == "PING\r\n")
     }
 
     @Test(arguments: [UInt64(0), 7, 10, 99, 100, 12345, UInt64.max])

@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import NATSWire
 
@@ -11,6 +12,16 @@ import Testing
     func invalidPublish(subject: String, reason: SubjectValidationError.Reason) {
         #expect(throws: SubjectValidationError(what: "subject", value: subject, reason: reason)) {
             try SubjectValidation.validatePublish(subject)
+        }
+    }
+
+    /// Subjects given as bytes (a reply subject from the server) follow the same rules.
+    @Test func publishSubjectAsBytes() throws {
+        try SubjectValidation.validatePublish(ByteBuffer(string: "_INBOX.abc.1"))
+        for (subject, reason) in [("", SubjectValidationError.Reason.empty), ("a\rb", .whitespace), ("a\nb", .whitespace), ("a b", .whitespace)] {
+            #expect(throws: SubjectValidationError(what: "subject", value: subject, reason: reason)) {
+                try SubjectValidation.validatePublish(ByteBuffer(string: subject))
+            }
         }
     }
 

@@ -127,9 +127,8 @@ struct Bench: AsyncParsableCommand {
         let sub = try await responder.subscribe(to: subject)
         try await responder.flush(timeout: .seconds(connection.timeout))
         let replier = Task {
-            for try await message in sub {
-                guard let reply = message.replyTo else { continue }
-                try await responder.publish(message.payload, to: reply)
+            for try await message in sub where message.hasReply {
+                try await responder.respond(to: message, with: message.payload)
             }
         }
         let body = ByteBuffer(bytes: payload(stamped: false))

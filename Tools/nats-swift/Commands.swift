@@ -233,9 +233,8 @@ struct Reply: AsyncParsableCommand {
             standardError("answering on \"\(subject)\"")
             var answered = 0
             let fixed = ByteBuffer(string: response ?? "")
-            for try await request in sub {
-                guard let replyTo = request.replyTo else { continue }
-                try await client.publish(echo ? request.payload : fixed, to: replyTo, headers: echo ? request.headers : nil)
+            for try await request in sub where request.hasReply {
+                try await client.respond(to: request, with: echo ? request.payload : fixed, headers: echo ? request.headers : nil)
                 answered += 1
                 printMessage(request, index: answered)
                 if let count, answered >= count { break }

@@ -232,9 +232,7 @@ func doEcho(url: String) async {
     // Runs until SIGTERM/SIGINT ends the process (the default action).
     do {
         for try await message in sub {
-            if let reply = message.replyTo {
-                try await client.publish(message.payload, to: reply)
-            }
+            try await client.respond(to: message, with: message.payload)
         }
     } catch {
         fail("echo", error)
