@@ -48,6 +48,39 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: [benchmarkPlugin]
         ),
+        .executableTarget(
+            name: "NATSAuthBenchmarks",
+            dependencies: [
+                benchmark,
+                .product(name: "NATSAuth", package: "swift-nats"),
+            ],
+            path: "Benchmarks/NATSAuthBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [benchmarkPlugin]
+        ),
+        .executableTarget(
+            name: "NATSWebSocketBenchmarks",
+            dependencies: [
+                benchmark,
+                nioCore,
+                .product(name: "NATSWebSocket", package: "swift-nats"),
+            ],
+            path: "Benchmarks/NATSWebSocketBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [benchmarkPlugin]
+        ),
+        .executableTarget(
+            name: "NATSTLSBenchmarks",
+            dependencies: [
+                benchmark,
+                nioCore,
+                .product(name: "NATSTLS", package: "swift-nats"),
+                .product(name: "NATSTransport", package: "swift-nats"),
+            ],
+            path: "Benchmarks/NATSTLSBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [benchmarkPlugin]
+        ),
 
         // MARK: - Peer benchmark (same modes and RESULT lines as nats.c / nats.go peers)
         .executableTarget(

@@ -2,7 +2,7 @@ internal import NIOCore
 
 /// A frame opcode (RFC 6455 §5.2). Reserved values are representable so the parser can
 /// reject them by value.
-struct WebSocketOpcode: Sendable, Hashable {
+@_spi(Benchmarks) public struct WebSocketOpcode: Sendable, Hashable {
     let rawValue: UInt8
 
     init(rawValue: UInt8) {
@@ -11,7 +11,7 @@ struct WebSocketOpcode: Sendable, Hashable {
 
     static let continuation = WebSocketOpcode(rawValue: 0x0)
     static let text = WebSocketOpcode(rawValue: 0x1)
-    static let binary = WebSocketOpcode(rawValue: 0x2)
+    @_spi(Benchmarks) public static let binary = WebSocketOpcode(rawValue: 0x2)
     static let close = WebSocketOpcode(rawValue: 0x8)
     static let ping = WebSocketOpcode(rawValue: 0x9)
     static let pong = WebSocketOpcode(rawValue: 0xA)
@@ -29,10 +29,10 @@ struct WebSocketOpcode: Sendable, Hashable {
 }
 
 /// A 4-byte masking key; `value` holds the bytes in wire order (first byte most significant).
-struct MaskingKey: Sendable, Hashable {
+@_spi(Benchmarks) public struct MaskingKey: Sendable, Hashable {
     let value: UInt32
 
-    init(value: UInt32) {
+    @_spi(Benchmarks) public init(value: UInt32) {
         self.value = value
     }
 
@@ -53,7 +53,7 @@ struct MaskingKey: Sendable, Hashable {
 }
 
 /// One WebSocket frame. The first byte is stored packed; flags are views of it.
-struct Frame: Sendable {
+@_spi(Benchmarks) public struct Frame: Sendable {
     var firstByte: UInt8
     var maskingKey: MaskingKey?
     var payload: ByteBuffer
@@ -78,7 +78,7 @@ struct Frame: Sendable {
 }
 
 /// RFC 6455 §5.3 masking: XOR with the key, word-at-a-time.
-enum Masking {
+@_spi(Benchmarks) public enum Masking {
     /// XORs `count` bytes from `source` with `key` into `destination` (which may equal
     /// `source`). `offset` is the position of the first byte within the frame payload, so
     /// a payload split over several buffers stays aligned with the key.
@@ -110,7 +110,7 @@ enum Masking {
     }
 
     /// Masks (or unmasks) `bytes` in place.
-    static func apply(key: MaskingKey, offset: Int = 0, to bytes: UnsafeMutableRawBufferPointer) {
+    @_spi(Benchmarks) public static func apply(key: MaskingKey, offset: Int = 0, to bytes: UnsafeMutableRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         apply(key: key, offset: offset, from: UnsafeRawPointer(base), to: base, count: bytes.count)
     }

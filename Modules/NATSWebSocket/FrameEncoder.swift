@@ -1,8 +1,8 @@
-internal import NIOCore
+@_spiOnly public import NIOCore
 
 /// Writes RFC 6455 frames into a caller's buffer. Sans-I/O, allocation-free apart from
 /// growing the caller's buffer: a masked payload is copied and masked in one pass.
-struct FrameEncoder {
+@_spi(Benchmarks) public struct FrameEncoder {
     /// Header bytes for a frame with `payloadLength` bytes of payload.
     static func headerSize(payloadLength: Int, masked: Bool) -> Int {
         let lengthBytes =
@@ -54,7 +54,7 @@ struct FrameEncoder {
     /// Appends one message as frames of at most `maxFrameSize` payload bytes each: the
     /// first frame carries `opcode` (and RSV1 when compressed, RFC 7692 §6), the rest are
     /// continuations. Each frame gets a fresh key from `nextKey` when it returns one.
-    static func encodeMessage(
+    @_spi(Benchmarks) public static func encodeMessage(
         opcode: WebSocketOpcode,
         payload: ByteBuffer,
         compressed: Bool,

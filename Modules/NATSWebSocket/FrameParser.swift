@@ -1,14 +1,14 @@
-internal import NIOCore
+@_spiOnly public import NIOCore
 
 /// Incremental RFC 6455 frame parser. Sans-I/O: feed it a cumulation buffer that grows in
 /// arbitrary chunks; it consumes one complete frame at a time and leaves partial input
 /// unread. Limits are checked as soon as the header is known, before any payload is
 /// buffered. Payloads are slices of the cumulation buffer (no copy) unless they must be
 /// unmasked (server role, used by tests).
-struct FrameParser {
+@_spi(Benchmarks) public struct FrameParser {
     /// Which side of the connection parses: a client rejects masked frames, a server
     /// requires them.
-    enum Role: Sendable {
+    @_spi(Benchmarks) public enum Role: Sendable {
         case client
         case server
     }
@@ -33,7 +33,7 @@ struct FrameParser {
     /// Whether RSV1 may be set (permessage-deflate negotiated).
     let allowsCompression: Bool
 
-    init(role: Role = .client, maxFrameSize: Int, allowsCompression: Bool) {
+    @_spi(Benchmarks) public init(role: Role = .client, maxFrameSize: Int, allowsCompression: Bool) {
         self.role = role
         self.maxFrameSize = maxFrameSize
         self.allowsCompression = allowsCompression
@@ -41,7 +41,7 @@ struct FrameParser {
 
     /// Consumes the next complete frame from `buffer`, or returns `nil` when more bytes
     /// are needed.
-    mutating func next(from buffer: inout ByteBuffer) throws(WebSocketError) -> Frame? {
+    @_spi(Benchmarks) public mutating func next(from buffer: inout ByteBuffer) throws(WebSocketError) -> Frame? {
         while true {
             switch state {
             case .waitingForHeader:

@@ -1,10 +1,10 @@
-internal import NIOCore
+@_spiOnly public import NIOCore
 
 /// Turns parsed frames into messages and control events (RFC 6455 §5.4, §5.5): reassembles
 /// continuation frames, lets control frames interleave with fragments, and bounds the
 /// total message size. Unfragmented messages are handed on as the parser's slice.
-struct MessageAssembler {
-    enum Event: Sendable {
+@_spi(Benchmarks) public struct MessageAssembler {
+    @_spi(Benchmarks) public enum Event: Sendable {
         /// A complete text or binary message (text is treated as bytes).
         case message(ByteBuffer, compressed: Bool)
         case ping(ByteBuffer)
@@ -17,11 +17,11 @@ struct MessageAssembler {
     private var fragments: ByteBuffer?
     private var fragmentsCompressed = false
 
-    init(maxMessageSize: Int) {
+    @_spi(Benchmarks) public init(maxMessageSize: Int) {
         self.maxMessageSize = maxMessageSize
     }
 
-    mutating func receive(_ frame: Frame) throws(WebSocketError) -> Event? {
+    @_spi(Benchmarks) public mutating func receive(_ frame: Frame) throws(WebSocketError) -> Event? {
         switch frame.opcode {
         case .ping:
             return .ping(frame.payload)

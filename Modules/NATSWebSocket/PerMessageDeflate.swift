@@ -1,5 +1,5 @@
 internal import CNATSZlib
-internal import NIOCore
+@_spiOnly public import NIOCore
 
 /// RFC 7692 permessage-deflate: the client offer, the server reply, and raw-deflate
 /// compressor and decompressor with separate zlib streams for each direction.
@@ -137,7 +137,7 @@ public enum PerMessageDeflate {
 
     /// Compresses outgoing messages with raw deflate (negative windowBits). Owned by one
     /// connection; access is serialized by the caller.
-    final class Compressor {
+    @_spi(Benchmarks) public final class Compressor {
         private let stream: UnsafeMutablePointer<z_stream>
         private let noContextTakeover: Bool
 
@@ -149,7 +149,7 @@ public enum PerMessageDeflate {
         /// zlib counts input in 32-bit units; larger messages are sent uncompressed.
         static let maxInput = 1 << 30
 
-        init(windowBits: Int, noContextTakeover: Bool) throws(WebSocketError) {
+        @_spi(Benchmarks) public init(windowBits: Int, noContextTakeover: Bool) throws(WebSocketError) {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
             self.noContextTakeover = noContextTakeover
@@ -170,7 +170,7 @@ public enum PerMessageDeflate {
 
         /// Appends the compressed form of `message` to `output`, without the sync-flush
         /// tail (RFC 7692 §7.2.1).
-        func compress(_ message: ByteBuffer, into output: inout ByteBuffer) throws(WebSocketError) {
+        @_spi(Benchmarks) public func compress(_ message: ByteBuffer, into output: inout ByteBuffer) throws(WebSocketError) {
             guard message.readableBytes <= Self.maxInput else {
                 throw .compressionFailed("a message over \(Self.maxInput) bytes cannot be compressed")
             }
@@ -210,14 +210,14 @@ public enum PerMessageDeflate {
 
     /// Inflates incoming messages with raw deflate, bounded in output size. Owned by one
     /// connection; access is serialized by the caller.
-    final class Decompressor {
+    @_spi(Benchmarks) public final class Decompressor {
         private let stream: UnsafeMutablePointer<z_stream>
         private let noContextTakeover: Bool
 
         /// Inflates with a 15-bit window whatever the server announced: a larger window
         /// inflates any stream made with a smaller one, and sidesteps zlib's missing
         /// 8-bit raw window (treated as 9 by zlib's own documentation).
-        init(noContextTakeover: Bool) throws(WebSocketError) {
+        @_spi(Benchmarks) public init(noContextTakeover: Bool) throws(WebSocketError) {
             stream = .allocate(capacity: 1)
             stream.initialize(to: z_stream())
             self.noContextTakeover = noContextTakeover
@@ -237,7 +237,7 @@ public enum PerMessageDeflate {
 
         /// Inflates one message (the tail `00 00 ff ff` is appended here, RFC 7692 §7.2.2).
         /// Fails with `messageTooLarge` as soon as the output would exceed `maxSize`.
-        func decompress(
+        @_spi(Benchmarks) public func decompress(
             _ message: ByteBuffer,
             maxSize: Int,
             allocator: ByteBufferAllocator = ByteBufferAllocator()

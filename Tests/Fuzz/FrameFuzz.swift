@@ -10,7 +10,7 @@
 // FrameEncoder to bytes that parse back to the same frame (and, for a canonical length
 // encoding, to exactly the input bytes); word-at-a-time masking must equal the bytewise
 // reference; the frames then go through MessageAssembler, which must respect its limit.
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 import NIOCore
 
 private func fail(_ message: String) -> Never {

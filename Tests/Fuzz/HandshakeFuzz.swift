@@ -14,7 +14,7 @@
 // or the same error; on success the leftover is exactly the bytes after the first blank
 // line, the status line is HTTP/1.x 101, and the agreed deflate parameters stay within the
 // offer; error descriptions show only printable ASCII.
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 import NIOCore
 
 private func fail(_ message: String) -> Never {

@@ -14,7 +14,7 @@
 // - Round trip: the two messages compressed one after the other (sharing or resetting
 //   the context) inflate back to themselves, with a limit of exactly their size; a limit
 //   one byte smaller fails with messageTooLarge.
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 import NIOCore
 
 private func fail(_ message: String) -> Never {

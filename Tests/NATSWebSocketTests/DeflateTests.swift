@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 
 @Suite struct PerMessageDeflateTests {
     // MARK: RFC 7692 §7.2.3 examples

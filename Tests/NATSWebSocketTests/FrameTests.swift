@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 
 @Suite struct FrameCodecTests {
     // MARK: RFC 6455 §5.7 golden vectors

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
 
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 
 @Suite struct HandshakeTests {
     static let key = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -3,7 +3,7 @@ import NATSTransport
 import NIOCore
 import Testing
 
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 
 /// Bytes from a hex string; spaces are ignored.
 func hex(_ text: String) -> [UInt8] {

@@ -4,7 +4,7 @@ import NIOCore
 import Synchronization
 import Testing
 
-@testable import NATSWebSocket
+@_spi(Benchmarks) @testable import NATSWebSocket
 
 @Suite(.timeLimit(.minutes(1)))
 struct WebSocketStreamTests {
