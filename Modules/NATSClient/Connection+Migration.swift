@@ -102,7 +102,7 @@ extension Connection {
 
         // 3. Let the old server finish: its writer's last batch, then a PING/PONG round trip.
         await waitForWriterExit(switched.old)
-        let _: Result<Void, NATSError> = await withCheckedContinuation { continuation in
+        let _: Result<Void, NATSError> = await withUnsafeContinuation { continuation in
             let resolver = ResultResolver(continuation)
             let id: UInt64 = state.withLock { s in
                 s.nextFlushID += 1

@@ -230,27 +230,27 @@ extension Connection {
     func request(_ payload: some OutboundPayload, subject: String, headers: NATSHeaders?, timeout: Duration) async throws(NATSError) -> NATSMessage {
         try validatePublish(subject: subject, reply: nil, headers: headers)
         // The shared response subscription, made on first use.
-        let setup: Result<(String, WriterWaiter?), NATSError> = state.withLock { s in
+        let setup: Result<(UInt64, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed, s.phase != .draining else { return .failure(.closed) }
             var writer: WriterWaiter? = nil
             if s.responseSID == nil {
                 let sid = s.nextSID
                 s.nextSID += 1
                 s.responseSID = sid
-                let wildcard = s.responseInboxPrefix + "*"
+                let wildcard = responseInboxPrefix + "*"
                 s.subscriptions[sid] = SubscriptionRecord(subject: wildcard, queueGroup: nil, queue: SubscriptionQueue(subject: wildcard, maxMessages: 1, maxBytes: 1))
                 ClientOpEncoder.writeSub(subject: wildcard, queue: nil, sid: sid, to: &s.outbound)
                 writer = s.takeWriterWaiter()
             }
             s.nextRequestID += 1
-            return .success((String(s.nextRequestID), writer))
+            return .success((s.nextRequestID, writer))
         }
         let (token, writer) = try setup.get()
         writer?.wake()
-        let reply = state.withLock { $0.responseInboxPrefix } + token
+        let prefix = responseInboxPrefix
 
         let outcome: Result<NATSMessage, NATSError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Result<NATSMessage, NATSError>, Never>) in
+            await withUnsafeContinuation { (done: UnsafeContinuation<Result<NATSMessage, NATSError>, Never>) in
                 let bridge = ResultResolver(done)
                 let deadline = ContinuousClock.now + timeout
                 let registered = state.withLock { s -> (ok: Bool, startTimer: Bool) in
@@ -267,7 +267,11 @@ extension Connection {
                 if registered.startTimer { startRequestTimer() }
                 do throws(NATSError) {
                     let size = (headers?.wireLength ?? 0) + payload.byteCount
-                    let encode = { (out: inout OutboundBuffer) in payload.writePub(subject: subject, reply: reply, headers: headers, to: &out) }
+                    let encode = { (out: inout OutboundBuffer) in
+                        payload.withBytes { body in
+                            ClientOpEncoder.writeRequest(subject: subject, replyPrefix: prefix, replyID: token, headers: headers, payload: body, to: &out)
+                        }
+                    }
                     if case .done(let w) = try enqueuePublish(size: size, mayWait: false, encode) {
                         w?.wake()
                     }
@@ -324,7 +328,7 @@ extension Connection {
     // MARK: - Flush
 
     func flush(timeout: Duration) async throws(NATSError) {
-        let result: Result<Void, NATSError> = await withCheckedContinuation { (done: CheckedContinuation<Result<Void, NATSError>, Never>) in
+        let result: Result<Void, NATSError> = await withUnsafeContinuation { (done: UnsafeContinuation<Result<Void, NATSError>, Never>) in
             let bridge = ResultResolver(done)
             let outcome: Result<(UInt64, WriterWaiter?), NATSError> = state.withLock { s in
                 switch s.phase {
@@ -408,10 +412,14 @@ extension Connection {
 }
 
 /// Resumes a non-throwing continuation with a typed result, so waiters fail with `NATSError`.
+///
+/// An unsafe continuation (a checked one allocates a canary object per wait): every resolver
+/// is kept in the connection state and taken out under its lock before it is resumed, so it
+/// is resumed exactly once.
 struct ResultResolver<T: Sendable>: Sendable {
-    private let continuation: CheckedContinuation<Result<T, NATSError>, Never>
+    private let continuation: UnsafeContinuation<Result<T, NATSError>, Never>
 
-    init(_ continuation: CheckedContinuation<Result<T, NATSError>, Never>) {
+    init(_ continuation: UnsafeContinuation<Result<T, NATSError>, Never>) {
         self.continuation = continuation
     }
 

@@ -14,6 +14,9 @@ final class Connection: Sendable {
     let events: EventBroadcaster
     /// Connection-level hooks that other parts (handshake, auth, TLS) plug into.
     let connector: Connector
+    /// `<inbox prefix>.<unique>.`: requests get reply subjects `<this><decimal id>`, all on
+    /// one wildcard subscription.
+    let responseInboxPrefix: String
 
     init(options: ConnectOptions, pool: ServerPool, connector: Connector) {
         self.options = options
@@ -21,8 +24,8 @@ final class Connection: Sendable {
         self.connector = connector
         self.events = EventBroadcaster(handler: options.eventHandler)
         var nuid = NUID()
-        let inbox = "\(options.inboxPrefix).\(nuid.next())."
-        self.state = Mutex(ConnectionState(pool: pool, responseInboxPrefix: inbox, nuid: nuid))
+        self.responseInboxPrefix = "\(options.inboxPrefix).\(nuid.next())."
+        self.state = Mutex(ConnectionState(pool: pool, nuid: nuid))
     }
 
     // MARK: - Lifecycle
@@ -342,7 +345,7 @@ final class Connection: Sendable {
             s.stats.inMessages += 1
             s.stats.inBytes += UInt64(size)
             if sid == s.responseSID {
-                let token = Self.token(of: op.subjectBytes, prefixLength: s.responseInboxPrefix.utf8.count)
+                let token = Self.requestID(in: op.subjectBytes, prefixLength: responseInboxPrefix.utf8.count)
                 if let token, let pending = s.requests.removeValue(forKey: token) {
                     return .request(pending.continuation)
                 }
@@ -378,9 +381,17 @@ final class Connection: Sendable {
         }
     }
 
-    private static func token(of subject: ByteBuffer, prefixLength: Int) -> String? {
-        guard subject.readableBytes > prefixLength else { return nil }
-        return subject.getString(at: subject.readerIndex + prefixLength, length: subject.readableBytes - prefixLength)
+    /// The decimal request id after the response prefix of a reply subject.
+    private static func requestID(in subject: ByteBuffer, prefixLength: Int) -> UInt64? {
+        subject.withUnsafeReadableBytes { raw -> UInt64? in
+            guard raw.count > prefixLength, raw.count - prefixLength <= 19 else { return nil }
+            var id: UInt64 = 0
+            for b in raw[prefixLength...] {
+                guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+                id = id * 10 + UInt64(b - UInt8(ascii: "0"))
+            }
+            return id
+        }
     }
 
     // MARK: - Writer
@@ -607,9 +618,8 @@ struct ConnectionState: Sendable {
     var inboundSinceTick = false
     var stats = NATSStatistics()
     var closedEmitted = false
-    let responseInboxPrefix: String
     var responseSID: UInt64?
-    var requests: [String: PendingRequest] = [:]
+    var requests: [UInt64: PendingRequest] = [:]
     var nextRequestID: UInt64 = 0
     var nextFlushID: UInt64 = 0
     /// The deadline the request timer sleeps towards, and which timer is current.
@@ -619,9 +629,8 @@ struct ConnectionState: Sendable {
     var writerExitWaiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
     var nuid: NUID
 
-    init(pool: ServerPool, responseInboxPrefix: String, nuid: NUID) {
+    init(pool: ServerPool, nuid: NUID) {
         self.pool = pool
-        self.responseInboxPrefix = responseInboxPrefix
         self.nuid = nuid
     }
 

@@ -98,6 +98,26 @@ public enum ClientOpEncoder {
         pubBytes(subject.bindMemory(to: UInt8.self), reply?.bindMemory(to: UInt8.self), headers, payload, to: &buffer)
     }
 
+    /// A request's `PUB`/`HPUB`: the reply subject is `replyPrefix` followed by `replyID` in
+    /// decimal, written without building it as a string.
+    public static func writeRequest(
+        subject: String, replyPrefix: String, replyID: UInt64, headers: NATSHeaders?,
+        payload: UnsafeRawBufferPointer, to buffer: inout OutboundBuffer
+    ) {
+        var subject = subject
+        var replyPrefix = replyPrefix
+        subject.withUTF8 { t in
+            replyPrefix.withUTF8 { p in
+                withUnsafeTemporaryAllocation(byteCount: p.count + 20, alignment: 1) { reply in
+                    guard let base = reply.baseAddress else { return }
+                    let length = RawWriter.copy(p, to: base) + RawWriter.decimal(replyID, to: base + p.count)
+                    let bytes = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: length)
+                    pubBytes(t, bytes, headers, payload, to: &buffer)
+                }
+            }
+        }
+    }
+
     @inline(__always)
     private static func pubLine(subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink) {
         var subject = subject
