@@ -104,3 +104,15 @@ public struct TCPDialer: Dialer {
         }
     }
 }
+
+extension TCPDialer: CustomReflectable {
+    /// The limit and the group's type only: reflecting the group itself (`dump(options)`)
+    /// would walk into its event loops' live channels and sockets, whose state belongs to
+    /// the loop threads (ThreadSanitizer reported the race).
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "eventLoopGroup": "\(type(of: eventLoopGroup))",
+            "receiveBufferLimit": receiveBufferLimit,
+        ], displayStyle: .struct)
+    }
+}
