@@ -431,7 +431,9 @@ final class Connection: Sendable {
                 }
             }
             var batch: OutboundBuffer
-            switch take {
+            // `consume`: no copy of the batch may outlive this switch, or clearing it after
+            // the write would find its storage shared and allocate a new one.
+            switch consume take {
             case .batch(let b): batch = b
             case .woken: continue
             case .stop: return

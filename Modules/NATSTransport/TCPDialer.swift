@@ -45,6 +45,7 @@ public struct TCPDialer: Dialer {
             throw TransportError.io("invalid port \(address.port)")
         }
         let inbound = TCPInboundQueue(highWatermark: receiveBufferLimit)
+        let writability = TCPWritability()
         let nanoseconds = max(timeout.components.seconds, 0).multipliedReportingOverflow(by: 1_000_000_000)
         let timeAmount = TimeAmount.nanoseconds(
             nanoseconds.overflow ? .max : nanoseconds.partialValue + timeout.components.attoseconds / 1_000_000_000
@@ -54,7 +55,7 @@ public struct TCPDialer: Dialer {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TCPStreamHandler(inbound: inbound))
+                    try channel.pipeline.syncOperations.addHandler(TCPStreamHandler(inbound: inbound, writability: writability))
                 }
             }
         let channel: any Channel
@@ -67,7 +68,7 @@ public struct TCPDialer: Dialer {
         } catch {
             throw Self.map(error)
         }
-        return TCPStream(channel: channel, inbound: inbound)
+        return TCPStream(channel: channel, inbound: inbound, writability: writability)
     }
 
     /// Maps NIO and socket errors to ``TransportError``.

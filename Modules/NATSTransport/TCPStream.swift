@@ -13,6 +13,7 @@ import Synchronization
 public final class TCPStream: ByteStream {
     private let channel: any Channel
     private let inbound: TCPInboundQueue
+    private let writability: TCPWritability
     private let loopExecutor: EventLoopTaskExecutor
 
     /// This side's address, like `127.0.0.1:53211` or `[::1]:53211`.
@@ -20,9 +21,10 @@ public final class TCPStream: ByteStream {
     /// The peer's address, like `127.0.0.1:4222`.
     public let remoteAddress: String?
 
-    init(channel: any Channel, inbound: TCPInboundQueue) {
+    init(channel: any Channel, inbound: TCPInboundQueue, writability: TCPWritability) {
         self.channel = channel
         self.inbound = inbound
+        self.writability = writability
         self.loopExecutor = EventLoopTaskExecutor(channel.eventLoop)
         self.localAddress = channel.localAddress.map(Self.format)
         self.remoteAddress = channel.remoteAddress.map(Self.format)
@@ -40,14 +42,24 @@ public final class TCPStream: ByteStream {
     /// The channel's event loop: on it, reads and writes need no thread hop.
     public var preferredExecutor: (any TaskExecutor)? { loopExecutor }
 
-    /// Writes and flushes `bytes`, returning once they were written to the socket.
+    /// Writes and flushes `bytes`, returning once the channel took them: on the event loop, as
+    /// soon as they are written or queued below the channel's high-water mark (no promise, no
+    /// continuation); elsewhere, once they were written to the socket.
     ///
     /// - Throws: ``TransportError/closed`` after ``close()`` or when the peer is gone, or
-    ///   ``TransportError/io(_:)``.
+    ///   ``TransportError/io(_:)``. On the event loop a failed socket write surfaces through
+    ///   `read()` (the channel closes) and the next `write`.
     public nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
         if inbound.isClosedLocally { throw TransportError.closed }
-        // A continuation rather than NIO's async `writeAndFlush`, so that a caller on the
-        // event loop stays there: the write then runs inline and completes without a hop.
+        if channel.eventLoop.inEventLoop {
+            guard channel.isActive else { throw TransportError.closed }
+            channel.writeAndFlush(bytes, promise: nil)
+            if channel.isWritable { return }
+            // Over the high-water mark: wait until the socket drained to the low one.
+            try await writability.waitUntilWritable(channel)
+            return
+        }
+        // A continuation rather than NIO's async `writeAndFlush`: the caller's executor.
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 channel.writeAndFlush(bytes).whenComplete { continuation.resume(with: $0) }
@@ -60,6 +72,7 @@ public final class TCPStream: ByteStream {
     /// Closes the connection. A pending read returns `nil`. Idempotent.
     public func close() async {
         inbound.closeLocally()
+        writability.finish()
         do {
             try await channel.close()
         } catch {
@@ -70,6 +83,9 @@ public final class TCPStream: ByteStream {
     deinit {
         channel.close(promise: nil)
     }
+
+    /// Whether a write waits for the channel to become writable (for tests).
+    var hasParkedWriter: Bool { writability.hasWaiter }
 
     /// Bytes read from the socket and not yet returned by `read()` (for tests).
     var bufferedByteCount: Int {
@@ -84,18 +100,137 @@ public final class TCPStream: ByteStream {
 
 /// A channel's event loop as a task executor, so that the tasks reading and writing the
 /// channel run on the loop and their continuations resume on it directly.
+///
+/// Jobs wait in a queue of its own, drained by one closure made once: a closure made per
+/// job (capturing it) allocates its context on every wake-up of the reader or writer, and so
+/// does one handed through a generic result (its reabstraction thunk).
 final class EventLoopTaskExecutor: TaskExecutor {
     private let loop: any EventLoop
+    private let queue: LoopJobQueue
+    /// `queue.runQueued`, made once; it holds the queue, not the executor, so no cycle.
+    private let drain: @Sendable () -> Void
 
     init(_ loop: any EventLoop) {
+        let queue = LoopJobQueue()
         self.loop = loop
+        self.queue = queue
+        self.drain = { queue.runQueued() }
+        queue.prepare(owner: self)
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        // From the loop itself this only appends to its task queue; from another thread it
-        // also wakes the loop.
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        if queue.push(UnownedJob(job)) { scheduleDrain() }
+    }
+
+    /// From the loop itself this only appends to its task queue; from another thread it
+    /// also wakes the loop.
+    fileprivate func scheduleDrain() {
+        loop.execute(drain)
+    }
+}
+
+/// The jobs of one ``EventLoopTaskExecutor``: pushed from any thread, run on the loop.
+final class LoopJobQueue: Sendable {
+    private struct State {
+        /// Most turns have one job (the reader or the writer): it takes no array; `more`
+        /// holds the rest, in order.
+        var first: UnownedJob?
+        var more: [UnownedJob] = []
+        /// The emptied `more` of the previous turn, so that steady state allocates nothing.
+        var spare: [UnownedJob] = []
+        var scheduled = false
+        /// Set once, before the first job; weak, as the executor owns this queue.
+        weak var owner: EventLoopTaskExecutor?
+        var executor: UnownedTaskExecutor?
+    }
+
+    private let state = Mutex(State())
+
+    func prepare(owner: EventLoopTaskExecutor) {
+        state.withLock { s in
+            s.owner = owner
+            s.executor = owner.asUnownedTaskExecutor()
+        }
+    }
+
+    /// Queues `job`; returns whether the caller must schedule a drain (none was pending).
+    func push(_ job: UnownedJob) -> Bool {
+        state.withLock { s in
+            if s.first == nil { s.first = job } else { s.more.append(job) }
+            if s.scheduled { return false }
+            s.scheduled = true
+            return true
+        }
+    }
+
+    /// Runs the jobs queued so far, on the loop (those queued meanwhile get another turn of
+    /// the loop, so that its own I/O is not starved).
+    func runQueued() {
+        var (first, more, executor): (UnownedJob?, [UnownedJob], UnownedTaskExecutor?) = state.withLock { s in
+            defer {
+                s.first = nil
+                s.more = s.spare
+                s.spare = []
+            }
+            return (s.first, s.more, s.executor)
+        }
+        guard let executor else { return }
+        first?.runSynchronously(on: executor)
+        first = nil
+        for i in more.indices { more[i].runSynchronously(on: executor) }
+        more.removeAll(keepingCapacity: true)
+        let again: EventLoopTaskExecutor? = state.withLock { s in
+            s.spare = more
+            if s.first == nil {
+                s.scheduled = false
+                return nil
+            }
+            return s.owner
+        }
+        again?.scheduleDrain()
+    }
+}
+
+/// Parks a writer on the event loop while the channel is over its write high-water mark.
+final class TCPWritability: Sendable {
+    private struct State {
+        var waiter: CheckedContinuation<Void, any Error>?
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Returns once `channel` is writable again; throws ``TransportError/closed`` when it
+    /// closes first.
+    nonisolated(nonsending) func waitUntilWritable(_ channel: any Channel) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let ready: Result<Void, TransportError>? = state.withLock { s in
+                if s.finished || !channel.isActive { return .failure(.closed) }
+                if channel.isWritable { return .success(()) }
+                s.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    var hasWaiter: Bool { state.withLock { $0.waiter != nil } }
+
+    /// The channel became writable (on the event loop).
+    func writable() {
+        state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            defer { s.waiter = nil }
+            return s.waiter
+        }?.resume()
+    }
+
+    /// The channel closed: a parked writer fails.
+    func finish() {
+        state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            s.finished = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }?.resume(throwing: TransportError.closed)
     }
 }
 
@@ -278,9 +413,16 @@ final class TCPStreamHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let inbound: TCPInboundQueue
+    private let writability: TCPWritability
 
-    init(inbound: TCPInboundQueue) {
+    init(inbound: TCPInboundQueue, writability: TCPWritability) {
         self.inbound = inbound
+        self.writability = writability
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { writability.writable() }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -295,11 +437,13 @@ final class TCPStreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         inbound.finish(nil)
+        writability.finish()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         inbound.finish(TCPDialer.map(error))
+        writability.finish()
         context.close(promise: nil)
     }
 

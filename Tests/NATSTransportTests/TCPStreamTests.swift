@@ -49,6 +49,60 @@ struct TCPStreamTests {
         await server.stop()
     }
 
+    /// Writes from the event loop (the client's writer runs there) return once NIO took the
+    /// bytes, and wait while the channel is over its high-water mark: 4 MiB in 256 KiB
+    /// writes arrive whole and in order.
+    @Test func writesFromTheEventLoopKeepOrderUnderBackpressure() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await dial(server)
+        let total = 4 << 20
+        let payload = (0..<total).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 12) }
+        let executor = try #require(stream.preferredExecutor)
+        let received = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask { try await readBytes(stream, count: total) }
+            group.addTask(executorPreference: executor) {
+                for start in stride(from: 0, to: total, by: 256 * 1024) {
+                    try await stream.write(ByteBuffer(bytes: payload[start..<start + 256 * 1024]))
+                }
+                return nil
+            }
+            var bytes: [UInt8] = []
+            for try await result in group { if let result { bytes = result } }
+            return bytes
+        }
+        #expect(received.count == total)
+        #expect(received == payload)
+        await stream.close()
+        await server.stop()
+    }
+
+    /// A writer parked on the event loop because the peer reads nothing fails once the
+    /// stream is closed, instead of waiting for ever.
+    @Test func parkedWriterFailsWhenTheStreamCloses() async throws {
+        let server = try await LocalTCPServer.start(.silent)
+        let stream = try await dial(server)
+        let executor = try #require(stream.preferredExecutor)
+        let writer = Task(executorPreference: executor) { () -> (any Error)? in
+            let chunk = ByteBuffer(repeating: 0x61, count: 1 << 20)
+            do {
+                for _ in 0..<1024 { try await stream.write(chunk) }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        // The socket buffers fill within a few MiB; then a write parks (bounded wait).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !stream.hasParkedWriter && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(stream.hasParkedWriter)
+        await stream.close()
+        let failure = await writer.value
+        #expect(failure as? TransportError == .closed)
+        await server.stop()
+    }
+
     @Test func slowReaderBoundsTheQueue() async throws {
         let limit = 64 * 1024
         let total = 8 << 20
