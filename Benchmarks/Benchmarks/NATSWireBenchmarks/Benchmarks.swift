@@ -95,6 +95,15 @@ func encodeAllBytes(_ payload: [UInt8], into buffer: inout ByteBuffer) {
     }
 }
 
+/// The client's path: PUBs into an OutboundBuffer (raw-pointer writes).
+@inline(never)
+func encodeAllOutbound(_ payload: ByteBuffer, into buffer: inout OutboundBuffer) {
+    buffer.removeAll()
+    for _ in 0..<messagesPerIteration {
+        ClientOpEncoder.writePub(subject: "bench", reply: nil, payload: payload, to: &buffer)
+    }
+}
+
 func encodeBenchmarks(payloadSize: Int) {
     let bytes = [UInt8](repeating: UInt8(ascii: "a"), count: payloadSize)
     let payload = ByteBuffer(bytes: bytes)
@@ -112,6 +121,18 @@ func encodeBenchmarks(payloadSize: Int) {
         encodeAll(payload, into: &buffer)
         benchmark.stopMeasurement()
         blackHole(buffer.readableBytes)
+    }
+
+    Benchmark(
+        "encode_PUB_\(payloadSize)B_into_OutboundBuffer_x10k",
+        configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
+    ) { benchmark in
+        var buffer = OutboundBuffer(minimumCapacity: capacity)
+        encodeAllOutbound(payload, into: &buffer)
+        benchmark.startMeasurement()
+        encodeAllOutbound(payload, into: &buffer)
+        benchmark.stopMeasurement()
+        blackHole(buffer.count)
     }
 
     Benchmark(
