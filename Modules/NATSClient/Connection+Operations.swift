@@ -69,6 +69,34 @@ extension Connection {
         }
     }
 
+    /// Validates and publishes a ByteBuffer payload without suspending; `false` when the
+    /// outbound buffer is full (then `publishWhenRoom`). For `NATSClient`'s inlinable
+    /// `publish`.
+    @usableFromInline
+    func publishNow(_ payload: ByteBuffer, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
+        try validatePublish(subject: subject, reply: reply, headers: headers)
+        return try tryPublish(payload, subject: subject, reply: reply, headers: headers)
+    }
+
+    /// `publishNow` for a string payload.
+    @usableFromInline
+    func publishNow(_ payload: String, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
+        try validatePublish(subject: subject, reply: reply, headers: headers)
+        return try tryPublish(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+    }
+
+    /// The slow path of `publishNow` for a ByteBuffer payload.
+    @usableFromInline
+    nonisolated(nonsending) func publishWhenRoom(_ payload: ByteBuffer, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+        try await publishAfterWaiting(payload, subject: subject, reply: reply, headers: headers)
+    }
+
+    /// The slow path of `publishNow` for a string payload.
+    @usableFromInline
+    nonisolated(nonsending) func publishWhenRoom(_ payload: String, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+        try await publishAfterWaiting(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+    }
+
     /// ``tryPublish(_:subject:reply:headers:)`` to a subject that is already bytes.
     func tryPublish(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) throws(NATSError) -> Bool {
         try tryEnqueue(size: (headers?.wireLength ?? 0) + payload.byteCount) {
@@ -89,14 +117,14 @@ extension Connection {
 
     /// The slow path of publishing: waits for the writer to make room, as often as needed.
     /// The caller has validated the message.
-    nonisolated(nonsending) func publishWhenRoom(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
+    nonisolated(nonsending) func publishAfterWaiting(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
         while try !tryPublish(payload, subject: subject, reply: reply, headers: headers) {
             await waitForOutboundSpace()
         }
     }
 
-    /// ``publishWhenRoom(_:subject:reply:headers:)`` to a subject that is already bytes.
-    nonisolated(nonsending) func publishWhenRoom(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) async throws(NATSError) {
+    /// ``publishAfterWaiting(_:subject:reply:headers:)`` to a subject that is already bytes.
+    nonisolated(nonsending) func publishAfterWaiting(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) async throws(NATSError) {
         while try !tryPublish(payload, subjectBytes: subjectBytes, headers: headers) {
             await waitForOutboundSpace()
         }

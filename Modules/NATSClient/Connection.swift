@@ -7,6 +7,7 @@ import Synchronization
 
 /// The engine behind ``NATSClient``: one lock-guarded state, a reader task and a writer
 /// task per transport, a keepalive task, and the reconnect loop.
+@usableFromInline
 final class Connection: Sendable {
     let options: ConnectOptions
     let logger: Logger
