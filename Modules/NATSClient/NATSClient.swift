@@ -90,6 +90,14 @@ public final class NATSClient: Sendable {
     /// The negotiated TLS state (version, cipher, peer certificate subject), when TLS is in use.
     public var tlsInfo: TLSConnectionInfo? { connection.state.withLock { $0.tls } }
 
+    /// The task executor the current transport reads and writes on (for TCP, its event loop),
+    /// or `nil` when not connected or the transport has none.
+    ///
+    /// A short message handler run in a task that prefers it (`Task(executorPreference:)`)
+    /// receives and answers without a thread hop: the reply leaves in the same turn of the
+    /// loop. Keep such handlers brief: while one runs, the loop does no I/O.
+    public var preferredExecutor: (any TaskExecutor)? { connection.state.withLock { $0.stream?.preferredExecutor } }
+
     /// Traffic counters.
     public var statistics: NATSStatistics { connection.state.withLock { $0.stats } }
 

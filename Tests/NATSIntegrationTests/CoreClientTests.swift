@@ -186,6 +186,28 @@ struct CollectTimeout: Error, CustomStringConvertible {
         }
     }
 
+    /// A request handler in a task that prefers the client's executor (its event loop)
+    /// answers like any other; the executor is gone once the client is closed.
+    @Test func handlerOnThePreferredExecutor() async throws {
+        try await withNATSServer { server in
+            let service = try await NATSClient.connect(server.clientURL)
+            let requests = try await service.subscribe(to: "svc.loop")
+            try await service.flush()
+            let executor = try #require(service.preferredExecutor)
+            let responder = Task(executorPreference: executor) {
+                for try await m in requests { try await service.respond(to: m, with: m.payload) }
+            }
+            let client = try await NATSClient.connect(server.clientURL)
+            for i in 0..<50 {
+                #expect(try await client.request("\(i)", to: "svc.loop", timeout: .seconds(5)).string == "\(i)")
+            }
+            responder.cancel()
+            await client.close()
+            await service.close()
+            #expect(service.preferredExecutor == nil)
+        }
+    }
+
     @Test func headersRoundTrip() async throws {
         try await withNATSServer { server in
             let client = try await NATSClient.connect(server.clientURL)

@@ -229,14 +229,22 @@ func doEcho(url: String) async {
         fail("subscribe", error)
     }
     emit("READY")
-    // Runs until SIGTERM/SIGINT ends the process (the default action).
-    do {
-        for try await message in sub {
-            try await client.respond(to: message, with: message.payload)
+    // Runs until SIGTERM/SIGINT ends the process (the default action). The handler runs on
+    // the connection's event loop (NATSClient.preferredExecutor), as the client recommends
+    // for short request handlers (nats.c's echo likewise uses SendAsap): a request is read
+    // and answered in the same turn of the loop. NATSBENCH_ECHO_ANY_EXECUTOR=1 runs it on
+    // the global executor instead.
+    let onLoop = ProcessInfo.processInfo.environment["NATSBENCH_ECHO_ANY_EXECUTOR"] == nil
+    let replier = Task(executorPreference: onLoop ? client.preferredExecutor : nil) {
+        do {
+            for try await message in sub {
+                try await client.respond(to: message, with: message.payload)
+            }
+        } catch {
+            fail("echo", error)
         }
-    } catch {
-        fail("echo", error)
     }
+    await replier.value
     await client.close()
 }
 
