@@ -77,6 +77,7 @@ extension Connection {
             let old = s.generation
             s.generation += 1
             s.stream = stream
+            s.immediateWrites = stream.canWriteImmediately
             s.info = established.info
             s.tls = established.tls
             s.currentServer = choice.next

@@ -110,10 +110,40 @@ extension Connection {
         case .done(let writer):
             writer?.wake()
             return true
+        case .direct(let batch, let stream):
+            writeDirectly(batch, to: stream)
+            return true
         case .full:
             return false
         }
     }
+
+    /// A publisher sends its message itself: the writer sleeps, nothing else is buffered and
+    /// the last such send was a while ago (a sparse publisher, like a requester or a
+    /// responder). That spares the event loop a wake-up per message; a publisher in a loop
+    /// leaves the sending to the writer, which sends its messages in large batches.
+    func writeDirectly(_ batch: OutboundBuffer, to stream: any ByteStream) {
+        var batch = batch
+        let written = batch.withUnsafeReadableBytes { stream.writeImmediately($0) ?? 0 }
+        let writer: WriterWaiter? = state.withLock { s in
+            s.publisherWriting = false
+            s.lastPublisherWrite = .now
+            if written < batch.count {
+                // The socket took less (or failed): the writer sends the rest first.
+                var rest = OutboundBuffer()
+                batch.withUnsafeReadableBytes { rest.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
+                rest.write(s.outbound)
+                s.outbound = rest
+            }
+            batch.removeAll()
+            if s.spare == nil { s.spare = batch }
+            return s.outbound.isEmpty ? nil : s.takeWriterWaiter()
+        }
+        writer?.wake()
+    }
+
+    /// How long after a publisher's own send the next publish leaves sending to the writer.
+    static let publisherWriteInterval = Duration.microseconds(50)
 
     /// The slow path of publishing: waits for the writer to make room, as often as needed.
     /// The caller has validated the message.
@@ -175,11 +205,12 @@ extension Connection {
         }
     }
 
-    enum EnqueueResult { case done(WriterWaiter?), full }
+    /// `direct`: the caller sends the batch itself (``writeDirectly(_:to:)``).
+    enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream), full }
 
     /// What happened under the lock; kept small and trivially copyable, since returning an
     /// error-carrying `Result` from the lock cost the publisher measurably.
-    private enum EnqueueOutcome { case done(WriterWaiter?), full, closed, tooLarge(Int), bufferFull }
+    private enum EnqueueOutcome { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream), full, closed, tooLarge(Int), bufferFull }
 
     /// Appends one message (`size` bytes of headers and payload, written by `encode`) under
     /// the lock, after the max_payload, phase and buffer checks.
@@ -195,13 +226,28 @@ extension Connection {
             case .connecting, .reconnecting:
                 if s.outbound.count + size > bufferSize { return .bufferFull }
             }
+            let wasEmpty = s.outbound.isEmpty
             encode(&s.outbound)
             s.stats.outMessages += 1
             s.stats.outBytes += UInt64(size)
+            // The publisher sends it itself (see writeDirectly): only a lone message while
+            // the writer of this transport sleeps, and not right after the last such send.
+            if wasEmpty, s.immediateWrites, !s.publisherWriting, s.phase == .connected,
+               let w = s.writerWaiter, w.generation == s.generation, let stream = s.stream,
+               ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval {
+                s.publisherWriting = true
+                let batch = s.outbound
+                var next = s.spare ?? OutboundBuffer()
+                s.spare = nil
+                next.removeAll()
+                s.outbound = next
+                return .direct(batch, stream)
+            }
             return .done(s.takeWriterWaiter())
         }
         switch outcome {
         case .done(let writer): return .done(writer)
+        case .direct(let b, let t): return .direct(b, t)
         case .full: return .full
         case .closed: throw .closed
         case .tooLarge(let max):
@@ -300,8 +346,10 @@ extension Connection {
                             ClientOpEncoder.writeRequest(subject: subject, replyPrefix: prefix, replyID: token, headers: headers, payload: body, to: &out)
                         }
                     }
-                    if case .done(let w) = try enqueuePublish(size: size, mayWait: false, encode) {
-                        w?.wake()
+                    switch try enqueuePublish(size: size, mayWait: false, encode) {
+                    case .done(let w): w?.wake()
+                    case .direct(let b, let stream): writeDirectly(b, to: stream)
+                    case .full: break
                     }
                 } catch {
                     if let p = state.withLock({ $0.requests.removeValue(forKey: token) }) {

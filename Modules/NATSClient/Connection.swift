@@ -80,6 +80,7 @@ final class Connection: Sendable {
             s.generation += 1
             s.phase = .connected
             s.stream = established.stream
+            s.immediateWrites = established.stream.canWriteImmediately
             s.info = established.info
             s.tls = established.tls
             s.currentServer = url
@@ -399,9 +400,10 @@ final class Connection: Sendable {
 
     nonisolated(nonsending) func writerLoop(stream: any ByteStream, generation: UInt64) async {
         defer { writerExited(generation) }
-        // What goes to the stream: the batch copied into one reused buffer (publishers encode
-        // into an OutboundBuffer with raw pointers; the copy is one memcpy per batch).
+        // What goes through `write`: the batch (or its unsent rest) copied into one reused
+        // buffer (publishers encode into an OutboundBuffer with raw pointers).
         var wire = ByteBuffer()
+        let immediate = stream.canWriteImmediately
         while true {
             // An unsafe continuation: its layout is known to the compiler (a checked one is
             // resilient), which keeps value-witness calls off the publish path that wakes it.
@@ -409,7 +411,8 @@ final class Connection: Sendable {
                 enum Take { case batch(OutboundBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
                 let take: Take = state.withLock { s in
                     guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
-                    if !s.outbound.isEmpty {
+                    // While a publisher sends on its own, it is the writer.
+                    if !s.outbound.isEmpty && !s.publisherWriting {
                         var next = s.spare ?? OutboundBuffer()
                         s.spare = nil
                         next.removeAll()
@@ -439,13 +442,25 @@ final class Connection: Sendable {
             case .woken: continue
             case .stop: return
             }
-            wire.clear()
-            batch.withUnsafeReadableBytes { _ = wire.writeBytes($0) }
-            do {
-                try await stream.write(wire)
-            } catch {
-                transportLost(generation: generation, error: NATSError(.connection, "write failed: \(error)", underlying: error))
-                return
+            // Straight from the batch when the stream takes synchronous sends; what it does not
+            // take at once (or every byte, for TLS and WebSocket) goes through `write`.
+            var sent = 0
+            if immediate {
+                while sent < batch.count,
+                      let n = batch.withUnsafeReadableBytes({ stream.writeImmediately(UnsafeRawBufferPointer(rebasing: $0[sent...])) }),
+                      n > 0 {
+                    sent += n
+                }
+            }
+            if sent < batch.count {
+                wire.clear()
+                batch.withUnsafeReadableBytes { _ = wire.writeBytes(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+                do {
+                    try await stream.write(wire)
+                } catch {
+                    transportLost(generation: generation, error: NATSError(.connection, "write failed: \(error)", underlying: error))
+                    return
+                }
             }
             batch.removeAll()
             state.withLock { s in if s.spare == nil { s.spare = batch } }
@@ -612,6 +627,11 @@ struct ConnectionState: Sendable {
     var pool: ServerPool
     var outbound = OutboundBuffer()
     var spare: OutboundBuffer?
+    /// Whether the transport takes synchronous sends (``ByteStream/canWriteImmediately``).
+    var immediateWrites = false
+    /// A publisher is sending the outbound bytes itself (``Connection/writeDirectly(_:to:)``).
+    var publisherWriting = false
+    var lastPublisherWrite = ContinuousClock.now
     var writerWaiter: WriterWaiter?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     var subscriptions: [UInt64: SubscriptionRecord] = [:]

@@ -26,11 +26,23 @@ public protocol ByteStream: Sendable {
     /// task that prefers it is enqueued on it directly, while one resumed for an actor goes
     /// through the global executor first and then hops to the actor (two thread wake-ups).
     var preferredExecutor: (any TaskExecutor)? { get }
+    /// Whether ``writeImmediately(_:)`` can send bytes as they are (TCP: yes; TLS and
+    /// WebSocket transform them first: no).
+    var canWriteImmediately: Bool { get }
+    /// Sends what the stream takes now, from any thread, without waiting: the number of
+    /// bytes taken (0 when it would have to wait), or `nil` when it cannot (closed, failed,
+    /// or ``canWriteImmediately`` is false). The caller must not run it concurrently with
+    /// ``write(_:)``: both are the one writer.
+    func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int?
 }
 
 extension ByteStream {
     /// No preference.
     public var preferredExecutor: (any TaskExecutor)? { nil }
+    /// No synchronous path.
+    public var canWriteImmediately: Bool { false }
+    /// No synchronous path.
+    public func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int? { nil }
 }
 
 /// Where to connect: a host (name, IPv4 or IPv6 literal) and a port.

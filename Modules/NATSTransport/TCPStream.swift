@@ -1,30 +1,44 @@
 public import NIOCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
-/// A ``ByteStream`` over a connected SwiftNIO TCP channel, made by ``TCPDialer``.
+/// A ``ByteStream`` over a connected TCP socket, made by ``TCPDialer``: SwiftNIO reads it,
+/// writes go to the socket directly.
 ///
 /// Reads hand out the buffers NIO read, without copying. Inbound data is queued up to a
 /// byte limit; past it the channel stops reading from the socket until the reader catches up,
-/// so a slow consumer pushes back on the server through TCP flow control. Each write is one
-/// `writeAndFlush` of the caller's buffer and returns once the bytes reached the socket.
+/// so a slow consumer pushes back on the server through TCP flow control.
+///
+/// Writes are non-blocking `send(2)` calls on a duplicate of the socket's descriptor, from
+/// whatever thread writes: a publisher answering a request sends it itself, without waking
+/// the event loop, and the client's writer sends its batch without copying it into a
+/// `ByteBuffer`. What the socket does not take at once goes through the NIO channel, which
+/// waits for the socket to drain; the write returns once NIO wrote it all, so direct sends
+/// never overtake bytes NIO still holds.
 ///
 /// One reader and one writer may run concurrently; ``close()`` from any task makes a
 /// pending ``read()`` return `nil` and later writes throw ``TransportError/closed``.
 public final class TCPStream: ByteStream {
     private let channel: any Channel
     private let inbound: TCPInboundQueue
-    private let writability: TCPWritability
+    private let socket: DirectSocket
     private let loopExecutor: EventLoopTaskExecutor
+    /// Writes in flight through NIO (for tests).
+    private let nioWrites = Mutex(0)
 
     /// This side's address, like `127.0.0.1:53211` or `[::1]:53211`.
     public let localAddress: String?
     /// The peer's address, like `127.0.0.1:4222`.
     public let remoteAddress: String?
 
-    init(channel: any Channel, inbound: TCPInboundQueue, writability: TCPWritability) {
+    init(channel: any Channel, inbound: TCPInboundQueue, socket: DirectSocket) {
         self.channel = channel
         self.inbound = inbound
-        self.writability = writability
+        self.socket = socket
         self.loopExecutor = EventLoopTaskExecutor(channel.eventLoop)
         self.localAddress = channel.localAddress.map(Self.format)
         self.remoteAddress = channel.remoteAddress.map(Self.format)
@@ -42,27 +56,33 @@ public final class TCPStream: ByteStream {
     /// The channel's event loop: on it, reads and writes need no thread hop.
     public var preferredExecutor: (any TaskExecutor)? { loopExecutor }
 
-    /// Writes and flushes `bytes`, returning once the channel took them: on the event loop, as
-    /// soon as they are written or queued below the channel's high-water mark (no promise, no
-    /// continuation); elsewhere, once they were written to the socket.
+    /// Sends at once what the socket takes (see ``ByteStream/writeImmediately(_:)``).
+    public var canWriteImmediately: Bool { true }
+
+    /// Sends what the socket takes now, without waiting: the number of bytes sent, 0 when
+    /// the socket buffer is full, `nil` after ``close()`` or when the connection failed.
+    public func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        if inbound.isClosedLocally { return nil }
+        return socket.send(bytes)
+    }
+
+    /// Writes all of `bytes`: sends what the socket takes at once, hands the rest to NIO and
+    /// returns once NIO wrote it.
     ///
     /// - Throws: ``TransportError/closed`` after ``close()`` or when the peer is gone, or
-    ///   ``TransportError/io(_:)``. On the event loop a failed socket write surfaces through
-    ///   `read()` (the channel closes) and the next `write`.
+    ///   ``TransportError/io(_:)``.
     public nonisolated(nonsending) func write(_ bytes: ByteBuffer) async throws {
-        if inbound.isClosedLocally { throw TransportError.closed }
-        if channel.eventLoop.inEventLoop {
-            guard channel.isActive else { throw TransportError.closed }
-            channel.writeAndFlush(bytes, promise: nil)
-            if channel.isWritable { return }
-            // Over the high-water mark: wait until the socket drained to the low one.
-            try await writability.waitUntilWritable(channel)
-            return
+        guard let sent = bytes.withUnsafeReadableBytes({ writeImmediately($0) }) else {
+            throw inbound.isClosedLocally ? TransportError.closed : socket.failure
         }
+        if sent == bytes.readableBytes { return }
+        let rest = bytes.getSlice(at: bytes.readerIndex + sent, length: bytes.readableBytes - sent) ?? ByteBuffer()
+        nioWrites.withLock { $0 += 1 }
+        defer { nioWrites.withLock { $0 -= 1 } }
         // A continuation rather than NIO's async `writeAndFlush`: the caller's executor.
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                channel.writeAndFlush(bytes).whenComplete { continuation.resume(with: $0) }
+                channel.writeAndFlush(rest).whenComplete { continuation.resume(with: $0) }
             }
         } catch {
             throw TCPDialer.map(error)
@@ -72,7 +92,7 @@ public final class TCPStream: ByteStream {
     /// Closes the connection. A pending read returns `nil`. Idempotent.
     public func close() async {
         inbound.closeLocally()
-        writability.finish()
+        socket.shutdown()
         do {
             try await channel.close()
         } catch {
@@ -81,11 +101,12 @@ public final class TCPStream: ByteStream {
     }
 
     deinit {
+        socket.shutdown()
         channel.close(promise: nil)
     }
 
-    /// Whether a write waits for the channel to become writable (for tests).
-    var hasParkedWriter: Bool { writability.hasWaiter }
+    /// Whether a write waits for NIO to drain what the socket did not take at once (for tests).
+    var hasParkedWriter: Bool { nioWrites.withLock { $0 > 0 } }
 
     /// Bytes read from the socket and not yet returned by `read()` (for tests).
     var bufferedByteCount: Int {
@@ -95,6 +116,59 @@ public final class TCPStream: ByteStream {
     private static func format(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return address.description }
         return ServerAddress(host: ip, port: port).description
+    }
+}
+
+/// The write side of a connected socket: a duplicate of the descriptor NIO reads from.
+///
+/// The duplicate keeps the socket open after NIO closed its own descriptor, so ``shutdown()``
+/// (on close, and when the channel becomes inactive) ends the connection for the peer; the
+/// descriptor itself is closed only in `deinit`, when no writer can hold it any more, so its
+/// number cannot be reused under a send. `@unchecked Sendable`: `fd` never changes, and the
+/// lock guards `down` and `error`.
+final class DirectSocket: @unchecked Sendable {
+    private let fd: Int32
+    private let state = Mutex<(down: Bool, error: Int32)>((false, 0))
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    /// Bytes sent, 0 when the socket would block, `nil` when shut down or failed.
+    func send(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return state.withLock { $0.down } ? nil : 0 }
+        if state.withLock({ $0.down }) { return nil }
+        while true {
+            #if canImport(Glibc) || canImport(Musl)
+            let n = Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            #endif
+            if n >= 0 { return n }
+            let error = errno
+            if error == EINTR { continue }
+            if error == EAGAIN || error == EWOULDBLOCK { return 0 }
+            state.withLock { if $0.error == 0 { $0.error = error } }
+            return nil
+        }
+    }
+
+    /// Why the last send failed.
+    var failure: TransportError {
+        let error = state.withLock { $0.error }
+        if error == 0 || error == EPIPE || error == ECONNRESET { return .closed }
+        return .io(String(cString: strerror(error)))
+    }
+
+    /// Ends the connection both ways (the peer sees it closed). Idempotent.
+    func shutdown() {
+        let first: Bool = state.withLock { s in
+            defer { s.down = true }
+            return !s.down
+        }
+        if first { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    deinit {
+        _ = Glibc.close(fd)
     }
 }
 
@@ -188,49 +262,6 @@ final class LoopJobQueue: Sendable {
             return s.owner
         }
         again?.scheduleDrain()
-    }
-}
-
-/// Parks a writer on the event loop while the channel is over its write high-water mark.
-final class TCPWritability: Sendable {
-    private struct State {
-        var waiter: CheckedContinuation<Void, any Error>?
-        var finished = false
-    }
-
-    private let state = Mutex(State())
-
-    /// Returns once `channel` is writable again; throws ``TransportError/closed`` when it
-    /// closes first.
-    nonisolated(nonsending) func waitUntilWritable(_ channel: any Channel) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let ready: Result<Void, TransportError>? = state.withLock { s in
-                if s.finished || !channel.isActive { return .failure(.closed) }
-                if channel.isWritable { return .success(()) }
-                s.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(with: ready) }
-        }
-    }
-
-    var hasWaiter: Bool { state.withLock { $0.waiter != nil } }
-
-    /// The channel became writable (on the event loop).
-    func writable() {
-        state.withLock { s -> CheckedContinuation<Void, any Error>? in
-            defer { s.waiter = nil }
-            return s.waiter
-        }?.resume()
-    }
-
-    /// The channel closed: a parked writer fails.
-    func finish() {
-        state.withLock { s -> CheckedContinuation<Void, any Error>? in
-            s.finished = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }?.resume(throwing: TransportError.closed)
     }
 }
 
@@ -413,16 +444,11 @@ final class TCPStreamHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let inbound: TCPInboundQueue
-    private let writability: TCPWritability
+    private let socket: DirectSocket
 
-    init(inbound: TCPInboundQueue, writability: TCPWritability) {
+    init(inbound: TCPInboundQueue, socket: DirectSocket) {
         self.inbound = inbound
-        self.writability = writability
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { writability.writable() }
-        context.fireChannelWritabilityChanged()
+        self.socket = socket
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -437,13 +463,14 @@ final class TCPStreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         inbound.finish(nil)
-        writability.finish()
+        // NIO closed its descriptor; the duplicate still holds the socket open.
+        socket.shutdown()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         inbound.finish(TCPDialer.map(error))
-        writability.finish()
+        socket.shutdown()
         context.close(promise: nil)
     }
 

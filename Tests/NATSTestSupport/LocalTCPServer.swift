@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A tiny TCP server on a free loopback port, for transport tests.
 ///
@@ -24,25 +25,42 @@ public final class LocalTCPServer: Sendable {
     }
 
     private let channel: any Channel
+    private let closed: ClosedCounter
 
     /// The bound port.
     public let port: Int
     /// The bound host.
     public let host: String
 
-    private init(channel: any Channel, host: String, port: Int) {
+    private init(channel: any Channel, closed: ClosedCounter, host: String, port: Int) {
         self.channel = channel
+        self.closed = closed
         self.host = host
         self.port = port
     }
 
+    /// Accepted connections that have ended (the peer closed, or the server closed them).
+    public var closedConnections: Int { closed.count.withLock { $0 } }
+
+    /// Waits (at most `timeout`) until `count` accepted connections have ended; returns
+    /// whether they did.
+    public func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(5)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while closedConnections < count {
+            if ContinuousClock.now >= deadline { return false }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
     /// Binds `host` on port 0 (a free port) and starts accepting.
     public static func start(_ behavior: Behavior = .echo, host: String = "127.0.0.1") async throws -> LocalTCPServer {
+        let closed = ClosedCounter()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(LocalServerHandler(behavior: behavior))
+                    try child.pipeline.syncOperations.addHandler(LocalServerHandler(behavior: behavior, closed: closed))
                 }
             }
             .bind(host: host, port: 0)
@@ -51,7 +69,7 @@ public final class LocalTCPServer: Sendable {
             try? await channel.close()
             throw IOError(errnoCode: EADDRNOTAVAIL, reason: "bound server has no port")
         }
-        return LocalTCPServer(channel: channel, host: host, port: port)
+        return LocalTCPServer(channel: channel, closed: closed, host: host, port: port)
     }
 
     /// Stops accepting. Already accepted connections stay open until their peer closes.
@@ -60,14 +78,25 @@ public final class LocalTCPServer: Sendable {
     }
 }
 
+private final class ClosedCounter: Sendable {
+    let count = Mutex(0)
+}
+
 private final class LocalServerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let behavior: LocalTCPServer.Behavior
+    private let closed: ClosedCounter
 
-    init(behavior: LocalTCPServer.Behavior) {
+    init(behavior: LocalTCPServer.Behavior, closed: ClosedCounter) {
         self.behavior = behavior
+        self.closed = closed
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed.count.withLock { $0 += 1 }
+        context.fireChannelInactive()
     }
 
     func channelActive(context: ChannelHandlerContext) {

@@ -103,6 +103,33 @@ struct TCPStreamTests {
         await server.stop()
     }
 
+    /// Writes go to a duplicate of the socket's descriptor; closing must still end the
+    /// connection for the peer, whether we close or the peer does.
+    @Test func closingEndsTheConnectionForThePeer() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await dial(server)
+        try await stream.write(ByteBuffer(string: "x"))
+        #expect(try await readBytes(stream, count: 1) == [UInt8(ascii: "x")])
+        await stream.close()
+        #expect(try await server.waitForClosedConnections(1))
+        #expect(stream.writeImmediately(UnsafeRawBufferPointer(start: nil, count: 0)) == nil)
+        await #expect(throws: TransportError.closed) { try await stream.write(ByteBuffer(string: "y")) }
+        await server.stop()
+
+        // The peer closes first: reading ends, and a later write fails instead of vanishing.
+        let closer = try await LocalTCPServer.start(.closeImmediately)
+        let other = try await dial(closer)
+        #expect(try await other.read() == nil)
+        var failed = false
+        for _ in 0..<100 where !failed {
+            do { try await other.write(ByteBuffer(string: "z")) } catch { failed = true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(failed)
+        await other.close()
+        await closer.stop()
+    }
+
     @Test func slowReaderBoundsTheQueue() async throws {
         let limit = 64 * 1024
         let total = 8 << 20
