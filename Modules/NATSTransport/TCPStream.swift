@@ -79,9 +79,10 @@ public final class TCPStream: ByteStream {
         let rest = bytes.getSlice(at: bytes.readerIndex + sent, length: bytes.readableBytes - sent) ?? ByteBuffer()
         nioWrites.withLock { $0 += 1 }
         defer { nioWrites.withLock { $0 -= 1 } }
-        // A continuation rather than NIO's async `writeAndFlush`: the caller's executor.
+        // A continuation rather than NIO's async `writeAndFlush`: the caller's executor. An
+        // unsafe one (a checked one allocates a canary): the future completes it once.
         do {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 channel.writeAndFlush(rest).whenComplete { continuation.resume(with: $0) }
             }
         } catch {
