@@ -442,25 +442,30 @@ final class Connection: Sendable {
             case .woken: continue
             case .stop: return
             }
-            // Straight from the batch when the stream takes synchronous sends; what it does not
-            // take at once (or every byte, for TLS and WebSocket) goes through `write`.
+            // Straight from the batch when the stream takes synchronous sends. When the socket
+            // is full, only the next 64 KiB go through `write` (copied into `wire`): once the
+            // stream wrote them the socket has room again, and direct sends take the rest.
+            // TLS and WebSocket take the whole batch through `write`.
             var sent = 0
-            if immediate {
-                while sent < batch.count,
-                      let n = batch.withUnsafeReadableBytes({ stream.writeImmediately(UnsafeRawBufferPointer(rebasing: $0[sent...])) }),
-                      n > 0 {
-                    sent += n
+            while sent < batch.count {
+                if immediate {
+                    while sent < batch.count,
+                          let n = batch.withUnsafeReadableBytes({ stream.writeImmediately(UnsafeRawBufferPointer(rebasing: $0[sent...])) }),
+                          n > 0 {
+                        sent += n
+                    }
+                    if sent == batch.count { break }
                 }
-            }
-            if sent < batch.count {
+                let length = immediate ? min(batch.count - sent, 64 * 1024) : batch.count - sent
                 wire.clear()
-                batch.withUnsafeReadableBytes { _ = wire.writeBytes(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+                batch.withUnsafeReadableBytes { _ = wire.writeBytes(UnsafeRawBufferPointer(rebasing: $0[sent..<sent + length])) }
                 do {
                     try await stream.write(wire)
                 } catch {
                     transportLost(generation: generation, error: NATSError(.connection, "write failed: \(error)", underlying: error))
                     return
                 }
+                sent += length
             }
             batch.removeAll()
             state.withLock { s in if s.spare == nil { s.spare = batch } }
