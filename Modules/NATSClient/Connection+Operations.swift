@@ -110,8 +110,8 @@ extension Connection {
         case .done(let writer):
             writer?.wake()
             return true
-        case .direct(let batch, let stream):
-            writeDirectly(batch, to: stream)
+        case .direct(let batch, let stream, let generation):
+            writeDirectly(batch, to: stream, generation: generation)
             return true
         case .full:
             return false
@@ -122,22 +122,23 @@ extension Connection {
     /// the last such send was a while ago (a sparse publisher, like a requester or a
     /// responder). That spares the event loop a wake-up per message; a publisher in a loop
     /// leaves the sending to the writer, which sends its messages in large batches.
-    func writeDirectly(_ batch: OutboundBuffer, to stream: any ByteStream) {
+    func writeDirectly(_ batch: OutboundBuffer, to stream: any ByteStream, generation: UInt64) {
         var batch = batch
         let written = batch.withUnsafeReadableBytes { stream.writeImmediately($0) ?? 0 }
         let writer: WriterWaiter? = state.withLock { s in
             s.publisherWriting = false
             s.lastPublisherWrite = .now
-            if written < batch.count {
-                // The socket took less (or failed): the writer sends the rest first.
+            // What the socket did not take goes out next on the same transport, before the
+            // outbound bytes; a part of a message must never reach another connection, so it
+            // is dropped with its transport (like a writer's batch when its write fails).
+            if written < batch.count && s.generation == generation {
                 var rest = OutboundBuffer()
                 batch.withUnsafeReadableBytes { rest.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
-                rest.write(s.outbound)
-                s.outbound = rest
+                s.unsentRest = (rest, generation)
             }
             batch.removeAll()
             if s.spare == nil { s.spare = batch }
-            return s.outbound.isEmpty ? nil : s.takeWriterWaiter()
+            return s.outbound.isEmpty && s.unsentRest == nil ? nil : s.takeWriterWaiter()
         }
         writer?.wake()
     }
@@ -205,12 +206,12 @@ extension Connection {
         }
     }
 
-    /// `direct`: the caller sends the batch itself (``writeDirectly(_:to:)``).
-    enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream), full }
+    /// `direct`: the caller sends the batch itself (``writeDirectly(_:to:generation:)``).
+    enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full }
 
     /// What happened under the lock; kept small and trivially copyable, since returning an
     /// error-carrying `Result` from the lock cost the publisher measurably.
-    private enum EnqueueOutcome { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream), full, closed, tooLarge(Int), bufferFull }
+    private enum EnqueueOutcome { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full, closed, tooLarge(Int), bufferFull }
 
     /// Appends one message (`size` bytes of headers and payload, written by `encode`) under
     /// the lock, after the max_payload, phase and buffer checks.
@@ -236,18 +237,19 @@ extension Connection {
                let w = s.writerWaiter, w.generation == s.generation, let stream = s.stream,
                ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval {
                 s.publisherWriting = true
+                s.publisherSends += 1
                 let batch = s.outbound
                 var next = s.spare ?? OutboundBuffer()
                 s.spare = nil
                 next.removeAll()
                 s.outbound = next
-                return .direct(batch, stream)
+                return .direct(batch, stream, s.generation)
             }
             return .done(s.takeWriterWaiter())
         }
         switch outcome {
         case .done(let writer): return .done(writer)
-        case .direct(let b, let t): return .direct(b, t)
+        case .direct(let b, let t, let g): return .direct(b, t, g)
         case .full: return .full
         case .closed: throw .closed
         case .tooLarge(let max):
@@ -348,7 +350,7 @@ extension Connection {
                     }
                     switch try enqueuePublish(size: size, mayWait: false, encode) {
                     case .done(let w): w?.wake()
-                    case .direct(let b, let stream): writeDirectly(b, to: stream)
+                    case .direct(let b, let stream, let g): writeDirectly(b, to: stream, generation: g)
                     case .full: break
                     }
                 } catch {

@@ -411,7 +411,12 @@ final class Connection: Sendable {
                 enum Take { case batch(OutboundBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
                 let take: Take = state.withLock { s in
                     guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
-                    // While a publisher sends on its own, it is the writer.
+                    // While a publisher sends on its own, it is the writer; what the socket did
+                    // not take from it goes first.
+                    if !s.publisherWriting, let (rest, restGeneration) = s.unsentRest {
+                        s.unsentRest = nil
+                        if restGeneration == generation { return .batch(rest, []) }
+                    }
                     if !s.outbound.isEmpty && !s.publisherWriting {
                         var next = s.spare ?? OutboundBuffer()
                         s.spare = nil
@@ -634,9 +639,14 @@ struct ConnectionState: Sendable {
     var spare: OutboundBuffer?
     /// Whether the transport takes synchronous sends (``ByteStream/canWriteImmediately``).
     var immediateWrites = false
-    /// A publisher is sending the outbound bytes itself (``Connection/writeDirectly(_:to:)``).
+    /// A publisher is sending the outbound bytes itself (``Connection/writeDirectly(_:to:generation:)``).
     var publisherWriting = false
     var lastPublisherWrite = ContinuousClock.now
+    /// The part of a publisher's own send its transport did not take: the writer of that
+    /// transport sends it before anything else; it never goes to another transport.
+    var unsentRest: (OutboundBuffer, UInt64)?
+    /// Batches publishers sent themselves (for tests).
+    var publisherSends = 0
     var writerWaiter: WriterWaiter?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
     var subscriptions: [UInt64: SubscriptionRecord] = [:]

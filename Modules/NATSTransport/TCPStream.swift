@@ -125,9 +125,8 @@ public final class TCPStream: ByteStream {
 /// The duplicate keeps the socket open after NIO closed its own descriptor, so ``shutdown()``
 /// (on close, and when the channel becomes inactive) ends the connection for the peer; the
 /// descriptor itself is closed only in `deinit`, when no writer can hold it any more, so its
-/// number cannot be reused under a send. `@unchecked Sendable`: `fd` never changes, and the
-/// lock guards `down` and `error`.
-final class DirectSocket: @unchecked Sendable {
+/// number cannot be reused under a send.
+final class DirectSocket: Sendable {
     private let fd: Int32
     private let state = Mutex<(down: Bool, error: Int32)>((false, 0))
 

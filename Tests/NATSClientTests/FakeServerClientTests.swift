@@ -11,9 +11,15 @@ import Testing
 final class FakeCluster: Sendable {
     let accepted = Mutex<[FakeServerConnection]>([])
     let waiters = Mutex<[CheckedContinuation<FakeServerConnection, Never>]>([])
+    /// The client side takes synchronous sends of at most this many bytes (nil: none).
+    let immediateWriteLimit: Int?
+
+    init(immediateWriteLimit: Int? = nil) {
+        self.immediateWriteLimit = immediateWriteLimit
+    }
 
     var dialer: InMemoryDialer {
-        InMemoryDialer { [self] stream, _ in
+        InMemoryDialer(immediateWriteLimit: immediateWriteLimit) { [self] stream, _ in
             let conn = FakeServerConnection(stream)
             let waiter = waiters.withLock { w -> CheckedContinuation<FakeServerConnection, Never>? in
                 w.isEmpty ? nil : w.removeFirst()
@@ -86,6 +92,41 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         #expect(try await server.nextOp() == .pub(subject: "bytes", reply: "reply.to", payload: [1, 2, 3]))
         #expect(try await server.nextOp() == .hpub(subject: "hdr", reply: nil, headers: Array("NATS/1.0\r\nX-Id: 7\r\n\r\n".utf8), payload: Array("with".utf8)))
         #expect(client.statistics.outMessages == 3)
+        await client.close()
+    }
+
+    /// A sparse publisher sends its own message (the writer sleeps); a transport that takes
+    /// only a few bytes at once leaves the rest to the writer, which sends it before anything
+    /// else: the server gets every message whole and in order, with a PING between them.
+    @Test func publisherSendsItselfAndTheWriterFinishesWhatTheSocketDidNotTake() async throws {
+        let cluster = FakeCluster(immediateWriteLimit: 5)
+        var options = ConnectOptions()
+        options.dialer = cluster.dialer
+        async let connecting = NATSClient.connect("nats://fake:4222", options: options)
+        let server = await cluster.next()
+        try await server.acceptHandshake()
+        let client = try await connecting
+        var expected: [ClientOp] = []
+        for i in 0..<20 {
+            // Apart by more than the interval after which a publisher sends itself again.
+            try await Task.sleep(for: .microseconds(200))
+            try await client.publish("payload \(i)", to: "sparse.\(i)")
+            expected.append(.pub(subject: "sparse.\(i)", reply: nil, payload: Array("payload \(i)".utf8)))
+            if i == 10 {
+                async let flushed: Void = client.flush()
+                #expect(try await server.nextOp() == expected[0])
+                expected.removeFirst()
+                for op in expected { #expect(try await server.nextOp() == op) }
+                expected = []
+                #expect(try await server.nextOp() == .ping)
+                try await server.send("PONG\r\n")
+                try await flushed
+            }
+        }
+        for op in expected { #expect(try await server.nextOp() == op) }
+        // Sends of the publisher itself, not only the writer's (with 200 us between them,
+        // most of them; a slow machine may leave a few to the writer).
+        #expect(client.connection.state.withLock { $0.publisherSends } > 0)
         await client.close()
     }
 

@@ -85,14 +85,18 @@ public struct ClientOpParser: Sendable {
 /// A dialer whose connections are in-memory pairs; each server side goes to `accept`.
 public struct InMemoryDialer: Dialer {
     private let accept: @Sendable (InMemoryByteStream, ServerAddress) -> Void
+    private let immediateWriteLimit: Int?
 
-    /// Creates a dialer; `accept` receives the server side of every dialed connection.
-    public init(accept: @escaping @Sendable (InMemoryByteStream, ServerAddress) -> Void) {
+    /// Creates a dialer; `accept` receives the server side of every dialed connection. With
+    /// `immediateWriteLimit`, the client side takes synchronous sends of at most that many
+    /// bytes (see ``InMemoryByteStream/pair(immediateWriteLimit:)``).
+    public init(immediateWriteLimit: Int? = nil, accept: @escaping @Sendable (InMemoryByteStream, ServerAddress) -> Void) {
         self.accept = accept
+        self.immediateWriteLimit = immediateWriteLimit
     }
 
     public func dial(_ address: ServerAddress, timeout: Duration) async throws -> any ByteStream {
-        let (client, server) = InMemoryByteStream.pair()
+        let (client, server) = InMemoryByteStream.pair(immediateWriteLimit: immediateWriteLimit)
         accept(server, address)
         return client
     }

@@ -9,12 +9,31 @@ import Synchronization
 public struct InMemoryByteStream: ByteStream {
     private let inbound: InMemoryPipe
     private let outbound: InMemoryPipe
+    /// With a limit, ``writeImmediately(_:)`` takes at most this many bytes per call, as a
+    /// socket with little room would.
+    private let immediateWriteLimit: Int?
 
-    /// Creates two connected streams.
-    public static func pair() -> (InMemoryByteStream, InMemoryByteStream) {
+    /// Creates two connected streams; the first takes synchronous sends of at most
+    /// `immediateWriteLimit` bytes when one is given.
+    public static func pair(immediateWriteLimit: Int? = nil) -> (InMemoryByteStream, InMemoryByteStream) {
         let aToB = InMemoryPipe()
         let bToA = InMemoryPipe()
-        return (InMemoryByteStream(inbound: bToA, outbound: aToB), InMemoryByteStream(inbound: aToB, outbound: bToA))
+        return (InMemoryByteStream(inbound: bToA, outbound: aToB, immediateWriteLimit: immediateWriteLimit),
+                InMemoryByteStream(inbound: aToB, outbound: bToA, immediateWriteLimit: nil))
+    }
+
+    public var canWriteImmediately: Bool { immediateWriteLimit != nil }
+
+    public func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let limit = immediateWriteLimit else { return nil }
+        let count = min(limit, bytes.count)
+        guard count > 0 else { return 0 }
+        do {
+            try outbound.send(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<count])))
+        } catch {
+            return nil
+        }
+        return count
     }
 
     public func read() async throws -> ByteBuffer? {
