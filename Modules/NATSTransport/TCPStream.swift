@@ -279,7 +279,7 @@ final class TCPInboundQueue: Sendable {
     private struct State {
         var chunks = CircularBuffer<ByteBuffer>(initialCapacity: 16)
         var bufferedBytes = 0
-        var waiter: CheckedContinuation<ByteBuffer?, any Error>?
+        var waiter: CheckedContinuation<Void, any Error>?
         var end: End?
         var closedLocally = false
         var readSuppressed = false
@@ -331,43 +331,44 @@ final class TCPInboundQueue: Sendable {
         }
     }
 
+    /// The next chunk. A parked reader is only woken: it takes the chunk under the lock
+    /// itself, so the bytes the event loop wrote reach it through the lock (an ordering
+    /// ThreadSanitizer sees; a chunk handed through the continuation it would not).
     nonisolated(nonsending) func next(channel: any Channel) async throws -> ByteBuffer? {
-        // Fast path: data already queued, no continuation.
-        let ready: Outcome? = state.withLock { state in
-            Self.takeReady(&state, lowWatermark: lowWatermark)
+        while true {
+            let ready: Outcome? = state.withLock { state in
+                Self.takeReady(&state, lowWatermark: lowWatermark)
+            }
+            switch ready {
+            case .chunk(let chunk, let rearm):
+                if rearm { channel.read() }
+                return chunk
+            case .end:
+                return nil
+            case .failed(let error):
+                throw error
+            case .cancelled:
+                throw CancellationError()
+            case nil:
+                try await waitForData()
+            }
         }
-        switch ready {
-        case .chunk(let chunk, let rearm):
-            if rearm { channel.read() }
-            return chunk
-        case .end:
-            return nil
-        case .failed(let error):
-            throw error
-        case .cancelled, nil:
-            break
-        }
+    }
 
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
-                let outcome: Outcome? = state.withLock { state in
-                    if let ready = Self.takeReady(&state, lowWatermark: lowWatermark) { return ready }
-                    if Task.isCancelled { return .cancelled }
+    /// Returns once a chunk, the end or a failure may be queued; throws when cancelled.
+    private nonisolated(nonsending) func waitForData() async throws {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let park: Bool? = state.withLock { state in
+                    if state.closedLocally || !state.chunks.isEmpty || state.end != nil { return false }
+                    if Task.isCancelled { return nil }
                     state.waiter = continuation
-                    return nil
+                    return true
                 }
-                switch outcome {
-                case .chunk(let chunk, let rearm):
-                    if rearm { channel.read() }
-                    continuation.resume(returning: chunk)
-                case .end:
-                    continuation.resume(returning: nil)
-                case .failed(let error):
-                    continuation.resume(throwing: error)
-                case .cancelled:
-                    continuation.resume(throwing: CancellationError())
-                case nil:
-                    break
+                switch park {
+                case false?: continuation.resume()
+                case nil: continuation.resume(throwing: CancellationError())
+                case true?: break
                 }
             }
         } onCancel: {
@@ -389,24 +390,22 @@ final class TCPInboundQueue: Sendable {
             state.waiter = nil
             return waiter
         }
-        waiter?.resume(returning: nil)
+        waiter?.resume()
     }
 
     // MARK: Producer (event loop)
 
     func deliver(_ buffer: ByteBuffer) {
         guard buffer.readableBytes > 0 else { return }
-        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = state.withLock { state in
+        let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
             if state.closedLocally { return nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
             state.chunks.append(buffer)
             state.bufferedBytes += buffer.readableBytes
-            return nil
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
         }
-        waiter?.resume(returning: buffer)
+        waiter?.resume()
     }
 
     /// Whether the channel may read more now; records the refusal otherwise.
@@ -421,7 +420,7 @@ final class TCPInboundQueue: Sendable {
     }
 
     func finish(_ error: TransportError?) {
-        let waiter = state.withLock { state -> CheckedContinuation<ByteBuffer?, any Error>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
             if state.end == nil {
                 state.end = error.map { .failed($0) } ?? .eof
             }
@@ -429,11 +428,7 @@ final class TCPInboundQueue: Sendable {
             state.waiter = nil
             return waiter
         }
-        if let error {
-            waiter?.resume(throwing: error)
-        } else {
-            waiter?.resume(returning: nil)
-        }
+        waiter?.resume()
     }
 }
 
