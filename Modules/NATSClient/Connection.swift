@@ -288,8 +288,8 @@ final class Connection: Sendable {
         }
     }
 
-    private func handle(_ op: ServerOp, generation: UInt64, wakeups: inout [SubscriptionQueue.Wakeup]) {
-        switch op {
+    private func handle(_ op: consuming ServerOp, generation: UInt64, wakeups: inout [SubscriptionQueue.Wakeup]) {
+        switch consume op {
         case .msg(let m):
             deliver(m, wakeups: &wakeups)
         case .ping:
@@ -339,7 +339,7 @@ final class Connection: Sendable {
         }
     }
 
-    func deliver(_ op: MessageOp, wakeups: inout [SubscriptionQueue.Wakeup]) {
+    func deliver(_ op: consuming MessageOp, wakeups: inout [SubscriptionQueue.Wakeup]) {
         let sid = op.sid
         let size = op.totalSize
         enum Route { case none, queue(SubscriptionQueue, last: Bool), request(ResultResolver<NATSMessage>) }

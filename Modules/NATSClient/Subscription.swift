@@ -47,9 +47,9 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let queue: SubscriptionQueue
         let guardian: UnsubscribeOnRelease
-        /// Messages taken from the queue in one go, handed out without locking.
+        /// Messages taken from the queue in one go, last first: handed out without locking,
+        /// each moved out of the batch (no reference-count traffic on its bytes).
         private var batch: [NATSMessage] = []
-        private var index = 0
 
         init(queue: SubscriptionQueue, guardian: UnsubscribeOnRelease) {
             self.queue = queue
@@ -64,15 +64,10 @@ public struct NATSSubscription: AsyncSequence, Sendable {
         /// The next message, waiting on `actor` (the caller's, in a `for try await` loop), so
         /// that an actor iterating a subscription does not hop off its executor per message.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> NATSMessage? {
-            if index < batch.count {
-                defer { index += 1 }
-                return batch[index]
-            }
-            batch.removeAll(keepingCapacity: true)
-            index = 0
+            if let message = batch.popLast() { return message }
             if queue.takeAll(into: &batch) {
-                index = 1
-                return batch[0]
+                batch.reverse()
+                if let message = batch.popLast() { return message }
             }
             return try await queue.next(isolation: actor)
         }

@@ -47,12 +47,15 @@ final class SubscriptionQueue: Sendable {
 
     /// Queues `message`, or hands it to a parked consumer through the returned wakeup, which
     /// the caller resumes once it has queued the rest of its chunk (one wake per chunk).
-    func enqueue(_ message: NATSMessage) -> (EnqueueResult, Wakeup?) {
+    func enqueue(_ message: consuming NATSMessage) -> (EnqueueResult, Wakeup?) {
         let size = message.payloadSize
+        // Moved into the queue or the wakeup, not copied: a copy costs a retain of the read
+        // buffer's storage, whose count the consumer's thread changes at the same time.
+        var incoming: NATSMessage? = consume message
         return state.withLock { s in
             if s.finished { return (.dropped, nil) }
             s.routed += 1
-            if let waiter = s.waiter {
+            if let waiter = s.waiter, let message = incoming.take() {
                 s.waiter = nil
                 s.slow = false
                 return (.delivered, Wakeup(continuation: waiter, message: message))
@@ -65,7 +68,7 @@ final class SubscriptionQueue: Sendable {
                 return (.droppedFirstOfEpisode, nil)
             }
             s.slow = false
-            s.items.append(message)
+            if let message = incoming.take() { s.items.append(message) }
             s.bytes += size
             return (.delivered, nil)
         }
