@@ -353,7 +353,15 @@ final class Connection: Sendable {
                 }
                 return .none
             }
-            guard let (queue, last) = s.subscriptions[sid]?.route() else { return .none }
+            let record: SubscriptionRecord
+            if let routed = s.lastRouted, routed.sid == sid {
+                record = routed.record
+            } else {
+                guard let found = s.subscriptions[sid] else { return .none }
+                record = found
+                s.lastRouted = (sid, found)
+            }
+            let (queue, last) = record.route()
             if last { s.subscriptions[sid] = nil }
             return .queue(queue, last: last)
         }
@@ -649,7 +657,12 @@ struct ConnectionState: Sendable {
     var publisherSends = 0
     var writerWaiter: WriterWaiter?
     var spaceWaiters: [CheckedContinuation<Void, Never>] = []
-    var subscriptions: [UInt64: SubscriptionRecord] = [:]
+    var subscriptions: [UInt64: SubscriptionRecord] = [:] {
+        didSet { lastRouted = nil }
+    }
+    /// The subscription the last message went to: a flood to one subscription skips the
+    /// dictionary's hashing. Any change to `subscriptions` forgets it.
+    var lastRouted: (sid: UInt64, record: SubscriptionRecord)?
     var nextSID: UInt64 = 1
     var pongWaiters: [PongWaiter] = []
     var pingsOutstanding = 0

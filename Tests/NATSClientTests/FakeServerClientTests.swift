@@ -178,6 +178,29 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         await client.close()
     }
 
+    @Test func interleavedMessagesReachTheirOwnSubscriptionAndNoneAfterUnsubscribe() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        let a = try await client.subscribe(to: "a")
+        let b = try await client.subscribe(to: "b")
+        _ = try await server.nextOp()
+        _ = try await server.nextOp()
+        try await server.send("MSG a \(a.sid) 2\r\na1\r\nMSG a \(a.sid) 2\r\na2\r\nMSG b \(b.sid) 2\r\nb1\r\nMSG a \(a.sid) 2\r\na3\r\n")
+        var inA = a.makeAsyncIterator()
+        var inB = b.makeAsyncIterator()
+        var gotA: [String] = []
+        for _ in 0..<3 { gotA.append(try await inA.next()?.string ?? "end") }
+        #expect(gotA == ["a1", "a2", "a3"])
+        #expect(try await inB.next()?.string == "b1")
+        try await a.unsubscribe()
+        #expect(try await server.nextOp() == .unsub(sid: a.sid, max: nil))
+        // One more for `a` was already on its way: it is not delivered; `b` still gets its own.
+        try await server.send("MSG a \(a.sid) 2\r\na4\r\nMSG b \(b.sid) 2\r\nb2\r\n")
+        #expect(try await inB.next()?.string == "b2")
+        #expect(try await inA.next() == nil)
+        #expect(a.pendingMessages == 0)
+        await client.close()
+    }
+
     @Test func cancellingTheIteratingTaskUnsubscribes() async throws {
         let (client, server, _, _) = try await connectedPair()
         let sub = try await client.subscribe(to: "foo")
