@@ -58,9 +58,9 @@ extension Connection {
                     ClientOpEncoder.writePong(to: &pong)
                     try await Connector.write(stream, pong)
                 case .msg(let m):
-                    var wakeups: [SubscriptionQueue.Wakeup] = []
-                    deliver(m, wakeups: &wakeups)
-                    wakeups.forEach { $0.resume() }
+                    var deliveries = Deliveries()
+                    deliver(m, deliveries: &deliveries)
+                    finishChunk(&deliveries)
                 case .err(let e): throw NATSError.from(server: e)
                 case .info, .ok: break
                 }

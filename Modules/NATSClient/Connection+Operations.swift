@@ -286,7 +286,7 @@ extension Connection {
         let result: Result<(SubscriptionQueue?, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed else { return .success((nil, nil)) }
             guard let record = s.subscriptions[sid] else { return .success((nil, nil)) }
-            if record.maxMessages == nil { record.delivered = record.queue.routedCount }
+            if record.maxMessages == nil { record.delivered = record.routed }
             if let count, record.delivered < count {
                 record.maxMessages = count
                 ClientOpEncoder.writeUnsub(sid: sid, max: count, to: &s.outbound)

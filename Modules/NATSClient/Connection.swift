@@ -266,32 +266,37 @@ final class Connection: Sendable {
 
     nonisolated(nonsending) func readerLoop(stream: any ByteStream, parser: ServerOpParser, generation: UInt64) async {
         var parser = parser
-        var wakeups: [SubscriptionQueue.Wakeup] = []
-        defer { wakeups.forEach { $0.resume() } }
+        var deliveries = Deliveries()
         do {
             // Bytes that arrived with the handshake's PONG.
-            while let op = try parser.next() { handle(op, generation: generation, wakeups: &wakeups) }
+            while let op = try parser.next() { handle(op, generation: generation, deliveries: &deliveries) }
+            finishChunk(&deliveries)
             while let chunk = try await stream.read() {
                 state.withLock { $0.inboundSinceTick = true }
                 parser.append(chunk)
-                while let op = try parser.next() { handle(op, generation: generation, wakeups: &wakeups) }
-                // Consumers parked for a message are woken once per chunk, not per message.
-                for w in wakeups { w.resume() }
-                wakeups.removeAll(keepingCapacity: true)
+                while let op = try parser.next() { handle(op, generation: generation, deliveries: &deliveries) }
+                // Queued once per chunk and subscription; parked consumers woken once per chunk.
+                finishChunk(&deliveries)
             }
             transportLost(generation: generation, error: NATSError(.connection, "the server closed the connection"))
         } catch let error as ProtocolError {
+            finishChunk(&deliveries)
             logger.info("protocol error", metadata: ["nats.error": "\(error)"])
             transportLost(generation: generation, error: NATSError(.protocol, error.description, underlying: error))
         } catch {
+            finishChunk(&deliveries)
             transportLost(generation: generation, error: NATSError(.connection, "read failed: \(error)", underlying: error))
         }
     }
 
-    private func handle(_ op: consuming ServerOp, generation: UInt64, wakeups: inout [SubscriptionQueue.Wakeup]) {
+    private func handle(_ op: consuming ServerOp, generation: UInt64, deliveries: inout Deliveries) {
+        if case .msg = op {} else {
+            // Whatever follows a message (a PONG that ends a drain, an error) sees it queued.
+            queueDeliveries(&deliveries)
+        }
         switch consume op {
         case .msg(let m):
-            deliver(m, wakeups: &wakeups)
+            deliver(m, deliveries: &deliveries)
         case .ping:
             enqueueControl { ClientOpEncoder.writePong(to: &$0) }
         case .pong:
@@ -339,7 +344,18 @@ final class Connection: Sendable {
         }
     }
 
-    func deliver(_ op: consuming MessageOp, wakeups: inout [SubscriptionQueue.Wakeup]) {
+    /// The messages the reader routed to one subscription and has not queued yet, and the
+    /// parked consumers to wake: a chunk's messages are queued with one lock per run of
+    /// messages for the same subscription, not one per message.
+    struct Deliveries {
+        var queue: SubscriptionQueue?
+        var sid: UInt64 = 0
+        var messages: [NATSMessage] = []
+        var bytes = 0
+        var wakeups: [SubscriptionQueue.Wakeup] = []
+    }
+
+    func deliver(_ op: consuming MessageOp, deliveries: inout Deliveries) {
         let sid = op.sid
         let size = op.totalSize
         enum Route { case none, queue(SubscriptionQueue, last: Bool), request(ResultResolver<NATSMessage>) }
@@ -376,19 +392,40 @@ final class Connection: Sendable {
                 continuation.resume(returning: message)
             }
         case .queue(let queue, let last):
-            let (result, wakeup) = queue.enqueue(NATSMessage(op))
-            if let wakeup { wakeups.append(wakeup) }
-            if case .droppedFirstOfEpisode = result {
-                logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(sid)"])
-                events.emit(.slowConsumer(subject: queue.subject, sid: sid))
+            if deliveries.queue !== queue {
+                queueDeliveries(&deliveries)
+                deliveries.queue = queue
+                deliveries.sid = sid
             }
+            deliveries.bytes += op.payloadSize
+            deliveries.messages.append(NATSMessage(op))
             if last {
                 // Deliver the last message before ending the sequence.
-                for w in wakeups { w.resume() }
-                wakeups.removeAll(keepingCapacity: true)
+                finishChunk(&deliveries)
                 queue.finish()
             }
         }
+    }
+
+    /// Queues the messages routed so far (and reports a slow consumer's first drop).
+    func queueDeliveries(_ deliveries: inout Deliveries) {
+        guard let queue = deliveries.queue else { return }
+        deliveries.queue = nil
+        guard !deliveries.messages.isEmpty else { return }
+        let (firstDrop, wakeup) = queue.enqueue(contentsOf: &deliveries.messages, bytes: deliveries.bytes)
+        deliveries.bytes = 0
+        if let wakeup { deliveries.wakeups.append(wakeup) }
+        if firstDrop {
+            logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(deliveries.sid)"])
+            events.emit(.slowConsumer(subject: queue.subject, sid: deliveries.sid))
+        }
+    }
+
+    /// Queues what was routed and wakes the consumers that were parked.
+    func finishChunk(_ deliveries: inout Deliveries) {
+        queueDeliveries(&deliveries)
+        for w in deliveries.wakeups { w.resume() }
+        deliveries.wakeups.removeAll(keepingCapacity: true)
     }
 
     /// The decimal request id after the response prefix of a reply subject.
@@ -610,6 +647,8 @@ final class SubscriptionRecord: @unchecked Sendable {
     let queue: SubscriptionQueue
     var maxMessages: UInt64? = nil
     var delivered: UInt64 = 0
+    /// Messages routed to this subscription (for ``Connection/unsubscribe(sid:after:)``).
+    var routed: UInt64 = 0
 
     init(subject: String, queueGroup: String?, queue: SubscriptionQueue) {
         self.subject = subject
@@ -621,6 +660,7 @@ final class SubscriptionRecord: @unchecked Sendable {
     /// here; the queue counts every routed message for `unsubscribe(after:)`): the queue to
     /// deliver to, and whether this message is the last.
     func route() -> (SubscriptionQueue, Bool) {
+        routed += 1
         guard let max = maxMessages else { return (queue, false) }
         delivered += 1
         return (queue, delivered >= max)

@@ -3,7 +3,6 @@ import Synchronization
 
 /// The bounded buffer between the reader task and one subscription's consumer.
 final class SubscriptionQueue: Sendable {
-    enum EnqueueResult { case delivered, droppedFirstOfEpisode, dropped }
 
     struct State {
         var items: [NATSMessage] = []
@@ -17,8 +16,6 @@ final class SubscriptionQueue: Sendable {
         var failure: NATSError?
         var slow = false
         var dropped: UInt64 = 0
-        /// Messages routed to this subscription, dropped ones included.
-        var routed: UInt64 = 0
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -35,7 +32,6 @@ final class SubscriptionQueue: Sendable {
     }
 
     var droppedCount: UInt64 { state.withLock { $0.dropped } }
-    var routedCount: UInt64 { state.withLock { $0.routed } }
     var pendingCount: Int { state.withLock { $0.items.count - $0.head } }
 
     /// A parked consumer to resume with its message, after the reader finished its chunk.
@@ -45,32 +41,59 @@ final class SubscriptionQueue: Sendable {
         func resume() { continuation.resume(returning: message) }
     }
 
-    /// Queues `message`, or hands it to a parked consumer through the returned wakeup, which
-    /// the caller resumes once it has queued the rest of its chunk (one wake per chunk).
-    func enqueue(_ message: consuming NATSMessage) -> (EnqueueResult, Wakeup?) {
-        let size = message.payloadSize
-        // Moved into the queue or the wakeup, not copied: a copy costs a retain of the read
-        // buffer's storage, whose count the consumer's thread changes at the same time.
-        var incoming: NATSMessage? = consume message
+    /// Queues `messages` (their payloads `bytes` in all) in order, the first handed to a
+    /// parked consumer through the returned wakeup, which the caller resumes once it has
+    /// queued the rest of its chunk (one wake per chunk). A message over the pending limits
+    /// is dropped; `true` when that started a slow-consumer episode. Leaves `messages` empty,
+    /// with storage to reuse.
+    func enqueue(contentsOf messages: inout [NATSMessage], bytes: Int) -> (firstDrop: Bool, wakeup: Wakeup?) {
+        guard !messages.isEmpty else { return (false, nil) }
         return state.withLock { s in
-            if s.finished { return (.dropped, nil) }
-            s.routed += 1
-            if let waiter = s.waiter, let message = incoming.take() {
+            defer { messages.removeAll(keepingCapacity: true) }
+            if s.finished { return (false, nil) }
+            var wakeup: Wakeup?
+            var start = 0
+            var bytes = bytes
+            if let waiter = s.waiter {
                 s.waiter = nil
                 s.slow = false
-                return (.delivered, Wakeup(continuation: waiter, message: message))
+                wakeup = Wakeup(continuation: waiter, message: messages[0])
+                bytes -= messages[0].payloadSize
+                start = 1
             }
-            let pending = s.items.count - s.head
-            if pending >= maxMessages || s.bytes + size > maxBytes {
-                s.dropped += 1
-                if s.slow { return (.dropped, nil) }
-                s.slow = true
-                return (.droppedFirstOfEpisode, nil)
+            if s.head == s.items.count {
+                s.items.removeAll(keepingCapacity: true)
+                s.head = 0
             }
-            s.slow = false
-            if let message = incoming.take() { s.items.append(message) }
-            s.bytes += size
-            return (.delivered, nil)
+            let rest = messages.count - start
+            if rest == 0 { return (false, wakeup) }
+            // All of them fit: the common case, one append (or a swap of the arrays).
+            if s.items.count - s.head + rest <= maxMessages && s.bytes + bytes <= maxBytes {
+                s.slow = false
+                s.bytes += bytes
+                if start == 0 && s.items.isEmpty {
+                    swap(&s.items, &messages)
+                } else {
+                    s.items.append(contentsOf: messages[start...])
+                }
+                return (false, wakeup)
+            }
+            var firstDrop = false
+            for i in start..<messages.count {
+                let size = messages[i].payloadSize
+                if s.items.count - s.head >= maxMessages || s.bytes + size > maxBytes {
+                    s.dropped += 1
+                    if !s.slow {
+                        s.slow = true
+                        firstDrop = true
+                    }
+                    continue
+                }
+                s.slow = false
+                s.items.append(messages[i])
+                s.bytes += size
+            }
+            return (firstDrop, wakeup)
         }
     }
 

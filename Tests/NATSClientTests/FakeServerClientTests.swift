@@ -341,6 +341,36 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         await client.close()
     }
 
+    @Test func pendingLimitsApplyPerMessageWithinOneRead() async throws {
+        let log = EventLog()
+        var options = ConnectOptions().eventHandler(log.handler)
+        options.subscriptionPendingMessages = 3
+        options.subscriptionPendingBytes = 5
+        let (client, server, _, _) = try await connectedPair(options)
+        let sub = try await client.subscribe(to: "burst")
+        _ = try await server.nextOp()
+        func burst(_ payloads: [String]) -> String {
+            payloads.map { "MSG burst \(sub.sid) \($0.utf8.count)\r\n\($0)\r\n" }.joined() + "PING\r\n"
+        }
+        // One read: 2 + 2 bytes fit, 3 more would pass the byte limit, 1 more fits again.
+        try await server.send(burst(["aa", "bb", "ccc", "d"]))
+        #expect(try await server.nextOp() == .pong)
+        #expect(sub.droppedMessages == 1 && sub.pendingMessages == 3)
+        var messages = sub.makeAsyncIterator()
+        var got: [String] = []
+        for _ in 0..<3 { got.append(try await messages.next()?.string ?? "end") }
+        #expect(got == ["aa", "bb", "d"])
+        // A second episode in one read: three fit, two are dropped, one more event.
+        try await server.send(burst(["1", "2", "3", "4", "5"]))
+        #expect(try await server.nextOp() == .pong)
+        #expect(sub.droppedMessages == 3 && sub.pendingMessages == 3)
+        got = []
+        for _ in 0..<3 { got.append(try await messages.next()?.string ?? "end") }
+        #expect(got == ["1", "2", "3"])
+        #expect(log.all.filter { $0.hasPrefix("slow consumer") }.count == 2)
+        await client.close()
+    }
+
     @Test func authorizationViolationFailsAtOnceWithoutRetry() async throws {
         let cluster = FakeCluster()
         let options = ConnectOptions().dialer(cluster.dialer).with { $0.reconnect.retryOnFailedConnect = true }
