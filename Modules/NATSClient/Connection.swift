@@ -414,6 +414,9 @@ final class Connection: Sendable {
         guard !deliveries.messages.isEmpty else { return }
         let (firstDrop, wakeup) = queue.enqueue(contentsOf: &deliveries.messages, bytes: deliveries.bytes)
         deliveries.bytes = 0
+        // The array the queue swapped back may have grown with a backlog: the reader's runs
+        // are short (one read's worth), so a large one is let go rather than kept per reader.
+        if deliveries.messages.capacity > 4096 { deliveries.messages = [] }
         if let wakeup { deliveries.wakeups.append(wakeup) }
         if firstDrop {
             logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(deliveries.sid)"])
