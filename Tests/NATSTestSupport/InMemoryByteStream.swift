@@ -56,54 +56,66 @@ public struct InMemoryStreamError: Error, Equatable {
     public static let closed = InMemoryStreamError()
 }
 
-/// A one-way queue of chunks with at most one waiting reader.
+/// A one-way queue of chunks with at most one waiting reader. A parked reader is only woken
+/// and takes its chunk under the lock, so ThreadSanitizer sees the bytes change hands (a chunk
+/// passed through the continuation is ordered only inside the concurrency runtime).
 final class InMemoryPipe: Sendable {
     private struct State {
         var chunks: [ByteBuffer] = []
         var head = 0
-        var waiter: CheckedContinuation<ByteBuffer?, any Error>?
+        var waiter: CheckedContinuation<Void, any Error>?
         var closed = false
     }
 
     private let state = Mutex(State())
 
     func send(_ bytes: ByteBuffer) throws {
-        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = try state.withLock { state in
+        let waiter: CheckedContinuation<Void, any Error>? = try state.withLock { state in
             if state.closed { throw InMemoryStreamError.closed }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
             state.chunks.append(bytes)
-            return nil
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
         }
-        waiter?.resume(returning: bytes)
+        waiter?.resume()
     }
 
     func receive() async throws -> ByteBuffer? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer?, any Error>) in
-                enum Outcome { case chunk(ByteBuffer), end, cancelled, wait }
-                let outcome: Outcome = state.withLock { state in
-                    if state.head < state.chunks.count {
-                        let chunk = state.chunks[state.head]
-                        state.head += 1
-                        if state.head == state.chunks.count {
-                            state.chunks.removeAll(keepingCapacity: true)
-                            state.head = 0
-                        }
-                        return .chunk(chunk)
+        enum Outcome { case chunk(ByteBuffer), end, wait }
+        while true {
+            let outcome: Outcome = state.withLock { state in
+                if state.head < state.chunks.count {
+                    let chunk = state.chunks[state.head]
+                    state.head += 1
+                    if state.head == state.chunks.count {
+                        state.chunks.removeAll(keepingCapacity: true)
+                        state.head = 0
                     }
-                    if state.closed { return .end }
-                    if Task.isCancelled { return .cancelled }
-                    state.waiter = continuation
-                    return .wait
+                    return .chunk(chunk)
                 }
-                switch outcome {
-                case .chunk(let chunk): continuation.resume(returning: chunk)
-                case .end: continuation.resume(returning: nil)
-                case .cancelled: continuation.resume(throwing: CancellationError())
-                case .wait: break
+                return state.closed ? .end : .wait
+            }
+            switch outcome {
+            case .chunk(let chunk): return chunk
+            case .end: return nil
+            case .wait: try await waitForChunk()
+            }
+        }
+    }
+
+    private func waitForChunk() async throws {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let park: Bool? = state.withLock { state in
+                    if state.head < state.chunks.count || state.closed { return false }
+                    if Task.isCancelled { return nil }
+                    state.waiter = continuation
+                    return true
+                }
+                switch park {
+                case false?: continuation.resume()
+                case nil: continuation.resume(throwing: CancellationError())
+                case true?: break
                 }
             }
         } onCancel: {
@@ -123,6 +135,6 @@ final class InMemoryPipe: Sendable {
             state.waiter = nil
             return waiter
         }
-        waiter?.resume(returning: nil)
+        waiter?.resume()
     }
 }
