@@ -54,8 +54,11 @@ struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
 }
 
 extension Connection {
-    /// Outbound bytes above which a connected publisher waits for the writer.
-    static let outboundHighWater = 4 * 1024 * 1024
+    /// Outbound bytes above which a connected publisher waits for the writer. Small enough
+    /// that the two buffers the publisher and the writer trade stay in cache: publishing 1 KiB
+    /// messages ran at 0.72 of nats.c's rate with 4 MiB and 0.88 with 256 KiB (16 B messages
+    /// the same within noise).
+    static let outboundHighWater = 256 * 1024
 
     // MARK: - Publish
 
