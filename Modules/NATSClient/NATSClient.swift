@@ -96,6 +96,12 @@ public final class NATSClient: Sendable {
     /// A short message handler run in a task that prefers it (`Task(executorPreference:)`)
     /// receives and answers without a thread hop: the reply leaves in the same turn of the
     /// loop. Keep such handlers brief: while one runs, the loop does no I/O.
+    ///
+    /// A bulk publisher in such a task encodes and sends in turn on one thread, like a
+    /// single-threaded client, instead of alongside the writer: where the server shares the
+    /// cores, that leaves it more CPU (about 1.1-1.2 times the messages per second on two
+    /// cores, BENCHMARKS.md). The loop reads again each time the publisher waits for the
+    /// writer, at least every 256 KiB.
     public var preferredExecutor: (any TaskExecutor)? { connection.state.withLock { $0.stream?.preferredExecutor } }
 
     /// Traffic counters.

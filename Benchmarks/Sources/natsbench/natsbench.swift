@@ -101,14 +101,21 @@ func doPub(url: String, n: Int, size: Int) async {
     let body = payload(size: size, byte: "a")
     let clock = ContinuousClock()
     let t0 = clock.now
-    do {
-        for _ in 0..<n {
-            try await client.publish(body, to: "bench")
+    // NATSBENCH_PUB_ON_LOOP=1 runs the publish loop on the connection's event loop
+    // (NATSClient.preferredExecutor): it then encodes and sends in turn on one thread, as
+    // nats.c's publisher does, instead of alongside the writer (BENCHMARKS.md).
+    let onLoop = ProcessInfo.processInfo.environment["NATSBENCH_PUB_ON_LOOP"] != nil
+    let task = Task(executorPreference: onLoop ? client.preferredExecutor : nil) {
+        do {
+            for _ in 0..<n {
+                try await client.publish(body, to: "bench")
+            }
+            try await client.flush(timeout: .seconds(60))
+        } catch {
+            fail("publish", error)
         }
-        try await client.flush(timeout: .seconds(60))
-    } catch {
-        fail("publish", error)
     }
+    await task.value
     let el = seconds(clock.now - t0)
     emit("RESULT client=swift mode=pub n=\(n) size=\(size) secs=\(fixed(el, 6)) msgs_per_s=\(fixed(Double(n) / el, 0)) MB_per_s=\(fixed(Double(n) * Double(size) / el / 1e6, 2))")
     await client.close()
