@@ -125,8 +125,10 @@ extension Connection {
     /// the last such send was a while ago (a sparse publisher, like a requester or a
     /// responder). That spares the event loop a wake-up per message; a publisher in a loop
     /// leaves the sending to the writer, which sends its messages in large batches.
-    func writeDirectly(_ batch: OutboundBuffer, to stream: any ByteStream, generation: UInt64) {
-        var batch = batch
+    ///
+    /// `consuming`: the batch must be the only reference to its storage, or clearing it for
+    /// reuse would allocate a new buffer of its capacity (it did, once per direct send).
+    func writeDirectly(_ batch: consuming OutboundBuffer, to stream: any ByteStream, generation: UInt64) {
         let written = batch.withUnsafeReadableBytes { stream.writeImmediately($0) ?? 0 }
         let writer: WriterWaiter? = state.withLock { s in
             s.publisherWriting = false
@@ -166,7 +168,7 @@ extension Connection {
 
     /// Suspends until the writer took the outbound buffer (or the connection is no longer up).
     nonisolated(nonsending) func waitForOutboundSpace() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+        await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
             let parked = state.withLock { s -> Bool in
                 guard s.phase == .connected || s.phase == .draining,
                       s.outbound.count > Self.outboundHighWater else { return false }

@@ -452,18 +452,20 @@ final class Connection: Sendable {
         // buffer (publishers encode into an OutboundBuffer with raw pointers).
         var wire = ByteBuffer()
         let immediate = stream.canWriteImmediately
+        // Publishers to resume once the batch is taken (see `spaceWaiters`).
+        var spaceWaiters: [UnsafeContinuation<Void, Never>] = []
         while true {
             // An unsafe continuation: its layout is known to the compiler (a checked one is
             // resilient), which keeps value-witness calls off the publish path that wakes it.
             let take: WriterTake = await withUnsafeContinuation { (c: UnsafeContinuation<WriterTake, Never>) in
-                enum Take { case batch(OutboundBuffer, [CheckedContinuation<Void, Never>]), stop, wait }
+                enum Take { case batch(OutboundBuffer), stop, wait }
                 let take: Take = state.withLock { s in
                     guard s.generation == generation, s.phase == .connected || s.phase == .draining else { return .stop }
                     // While a publisher sends on its own, it is the writer; what the socket did
                     // not take from it goes first.
                     if !s.publisherWriting, let (rest, restGeneration) = s.unsentRest {
                         s.unsentRest = nil
-                        if restGeneration == generation { return .batch(rest, []) }
+                        if restGeneration == generation { return .batch(rest) }
                     }
                     if !s.outbound.isEmpty && !s.publisherWriting {
                         var next = s.spare ?? OutboundBuffer()
@@ -472,16 +474,17 @@ final class Connection: Sendable {
                         let batch = s.outbound
                         s.outbound = next
                         s.markPongWaitersSent(generation: generation)
-                        let space = s.spaceWaiters
-                        s.spaceWaiters.removeAll()
-                        return .batch(batch, space)
+                        // Swapped with the writer's own array: no allocation per batch.
+                        swap(&s.spaceWaiters, &spaceWaiters)
+                        return .batch(batch)
                     }
                     s.writerWaiter = WriterWaiter(generation: generation, resume: c)
                     return .wait
                 }
                 switch take {
-                case .batch(let b, let space):
-                    space.forEach { $0.resume() }
+                case .batch(let b):
+                    for w in spaceWaiters { w.resume() }
+                    spaceWaiters.removeAll(keepingCapacity: true)
                     c.resume(returning: .batch(b))
                 case .stop: c.resume(returning: .stop)
                 case .wait: break
@@ -699,7 +702,9 @@ struct ConnectionState: Sendable {
     /// Batches publishers sent themselves (for tests).
     var publisherSends = 0
     var writerWaiter: WriterWaiter?
-    var spaceWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Publishers waiting for the writer to take the outbound buffer. Unsafe continuations,
+    /// each taken out under the lock and resumed once (a checked one allocates).
+    var spaceWaiters: [UnsafeContinuation<Void, Never>] = []
     var subscriptions: [UInt64: SubscriptionRecord] = [:] {
         didSet { lastRouted = nil }
     }
