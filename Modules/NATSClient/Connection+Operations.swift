@@ -243,12 +243,7 @@ extension Connection {
                ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval {
                 s.publisherWriting = true
                 s.publisherSends += 1
-                let batch = s.outbound
-                var next = s.spare ?? OutboundBuffer()
-                s.spare = nil
-                next.removeAll()
-                s.outbound = next
-                return .direct(batch, stream, s.generation)
+                return .direct(s.takeOutbound(), stream, s.generation)
             }
             return .done(s.takeWriterWaiter())
         }
@@ -291,8 +286,7 @@ extension Connection {
         let result: Result<(SubscriptionQueue?, WriterWaiter?), NATSError> = state.withLock { s in
             guard s.phase != .closed else { return .success((nil, nil)) }
             guard let record = s.subscriptions[sid] else { return .success((nil, nil)) }
-            if record.maxMessages == nil { record.delivered = record.routed }
-            if let count, record.delivered < count {
+            if let count, record.routed < count {
                 record.maxMessages = count
                 ClientOpEncoder.writeUnsub(sid: sid, max: count, to: &s.outbound)
                 return .success((nil, s.takeWriterWaiter()))

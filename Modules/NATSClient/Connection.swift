@@ -468,11 +468,7 @@ final class Connection: Sendable {
                         if restGeneration == generation { return .batch(rest) }
                     }
                     if !s.outbound.isEmpty && !s.publisherWriting {
-                        var next = s.spare ?? OutboundBuffer()
-                        s.spare = nil
-                        next.removeAll()
-                        let batch = s.outbound
-                        s.outbound = next
+                        let batch = s.takeOutbound()
                         s.markPongWaitersSent(generation: generation)
                         // Swapped with the writer's own array: no allocation per batch.
                         swap(&s.spaceWaiters, &spaceWaiters)
@@ -652,8 +648,8 @@ final class SubscriptionRecord: @unchecked Sendable {
     let queueGroup: String?
     let queue: SubscriptionQueue
     var maxMessages: UInt64? = nil
-    var delivered: UInt64 = 0
-    /// Messages routed to this subscription (for ``Connection/unsubscribe(sid:after:)``).
+    /// Messages routed to this subscription: what counts towards `maxMessages`, and what a
+    /// resubscription's remaining auto-unsubscribe count is reduced by.
     var routed: UInt64 = 0
 
     init(subject: String, queueGroup: String?, queue: SubscriptionQueue) {
@@ -662,14 +658,12 @@ final class SubscriptionRecord: @unchecked Sendable {
         self.queue = queue
     }
 
-    /// Counts a message towards `maxMessages` (only auto-unsubscribing subscriptions count
-    /// here; the queue counts every routed message for `unsubscribe(after:)`): the queue to
-    /// deliver to, and whether this message is the last.
+    /// Counts a message: the queue to deliver to, and whether it is the last one
+    /// `maxMessages` allows.
     func route() -> (SubscriptionQueue, Bool) {
         routed += 1
         guard let max = maxMessages else { return (queue, false) }
-        delivered += 1
-        return (queue, delivered >= max)
+        return (queue, routed >= max)
     }
 }
 
@@ -739,10 +733,19 @@ struct ConnectionState: Sendable {
         for (sid, sub) in subscriptions.sorted(by: { $0.key < $1.key }) where !excluding.contains(sid) {
             ClientOpEncoder.writeSub(subject: sub.subject, queue: sub.queueGroup, sid: sid, to: &resub)
             if let max = sub.maxMessages {
-                ClientOpEncoder.writeUnsub(sid: sid, max: max - min(max, sub.delivered), to: &resub)
+                ClientOpEncoder.writeUnsub(sid: sid, max: max - min(max, sub.routed), to: &resub)
             }
         }
         return resub
+    }
+
+    /// The outbound bytes, for one send; the spare buffer (or a new one) takes their place.
+    mutating func takeOutbound() -> OutboundBuffer {
+        var next = spare ?? OutboundBuffer()
+        spare = nil
+        next.removeAll()
+        swap(&outbound, &next)
+        return next
     }
 
     mutating func takeWriterWaiter() -> WriterWaiter? {
