@@ -56,6 +56,7 @@ else
     run --no-parallel "${PHASE1[@]}" || status=$?
     echo "sanitize $kind: module suites done at $(( $(date +%s) - start ))s (status $status)" >&2
     run --no-parallel "${PHASE2[@]}" || status=$?
+    run --no-parallel "${PHASE3[@]}" || status=$?
 fi
 echo "sanitize $kind: build + tests took $(( $(date +%s) - start ))s (status $status)" >&2
 exit "$status"
