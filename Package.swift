@@ -140,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NATSClientTests",
-            dependencies: ["NATSClient", "NATSWire", "NATSTestSupport", nioCore],
+            dependencies: ["NATSClient", "NATSWire", "NATSTestSupport", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(

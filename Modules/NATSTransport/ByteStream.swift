@@ -34,6 +34,9 @@ public protocol ByteStream: Sendable {
     /// or ``canWriteImmediately`` is false). The caller must not run it concurrently with
     /// ``write(_:)``: both are the one writer.
     func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int?
+    /// The event loop behind ``preferredExecutor``, for timers of the task that writes (TCP:
+    /// the channel's loop), or `nil` when there is none.
+    var eventLoop: (any EventLoop)? { get }
 }
 
 extension ByteStream {
@@ -43,6 +46,8 @@ extension ByteStream {
     public var canWriteImmediately: Bool { false }
     /// No synchronous path.
     public func writeImmediately(_ bytes: UnsafeRawBufferPointer) -> Int? { nil }
+    /// No event loop.
+    public var eventLoop: (any EventLoop)? { nil }
 }
 
 /// Where to connect: a host (name, IPv4 or IPv6 literal) and a port.

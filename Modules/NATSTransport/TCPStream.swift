@@ -56,6 +56,9 @@ public final class TCPStream: ByteStream {
     /// The channel's event loop: on it, reads and writes need no thread hop.
     public var preferredExecutor: (any TaskExecutor)? { loopExecutor }
 
+    /// The channel's event loop.
+    public var eventLoop: (any EventLoop)? { channel.eventLoop }
+
     /// Sends at once what the socket takes (see ``ByteStream/writeImmediately(_:)``).
     public var canWriteImmediately: Bool { true }
 

@@ -3,6 +3,7 @@ import NATSTestSupport
 import NATSTransport
 import NATSWire
 import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 @testable import NATSClient
@@ -18,13 +19,16 @@ final class FakeCluster: Sendable {
     private let state = Mutex(State())
     /// The client side takes synchronous sends of at most this many bytes (nil: none).
     let immediateWriteLimit: Int?
+    /// The loop the client side offers for the writer's timer (nil: none).
+    let eventLoop: (any EventLoop)?
 
-    init(immediateWriteLimit: Int? = nil) {
+    init(immediateWriteLimit: Int? = nil, eventLoop: (any EventLoop)? = nil) {
         self.immediateWriteLimit = immediateWriteLimit
+        self.eventLoop = eventLoop
     }
 
     var dialer: InMemoryDialer {
-        InMemoryDialer(immediateWriteLimit: immediateWriteLimit) { [self] stream, _ in
+        InMemoryDialer(immediateWriteLimit: immediateWriteLimit, eventLoop: eventLoop) { [self] stream, _ in
             let conn = FakeServerConnection(stream)
             let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
                 s.accepted.append(conn)
@@ -79,6 +83,29 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
     let server = await cluster.next()
     let connect = try await server.acceptHandshake(info: info)
     return (try await client, server, cluster, connect)
+}
+
+/// A client on an in-memory transport that takes synchronous sends (at most
+/// `immediateWriteLimit` bytes each) and offers an event loop for the writer's timer, as TCP does.
+func timedPair(immediateWriteLimit: Int) async throws -> (NATSClient, FakeServerConnection) {
+    let cluster = FakeCluster(immediateWriteLimit: immediateWriteLimit, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+    var options = ConnectOptions()
+    options.dialer = cluster.dialer
+    async let connecting = NATSClient.connect("nats://fake:4222", options: options)
+    let server = await cluster.next()
+    try await server.acceptHandshake()
+    return (try await connecting, server)
+}
+
+/// Reads `count` PUBs to `burst.0`, `burst.1`, … with `payload`, stopping at the first other.
+func expectPubs(from server: FakeServerConnection, _ count: Int, payload: [UInt8]) async throws {
+    for i in 0..<count {
+        let op = try await server.nextOp()
+        guard op == .pub(subject: "burst.\(i)", reply: nil, payload: payload) else {
+            Issue.record("message \(i): \(String(describing: op))")
+            return
+        }
+    }
 }
 
 @Suite(.timeLimit(.minutes(1))) struct FakeServerClientTests {
@@ -144,6 +171,65 @@ func connectedPair(_ options: ConnectOptions = ConnectOptions(), url: String = "
         // Sends of the publisher itself, not only the writer's (with 200 us between them,
         // most of them; a slow machine may leave a few to the writer).
         #expect(client.connection.state.withLock { $0.publisherSends } > 0)
+        await client.close()
+    }
+
+    /// A publisher in a loop, on a transport with a timer loop like TCP's: what it leaves in
+    /// the buffer when it stops goes out on the writer's timer, without a flush; the batches
+    /// it sent itself and the writer's arrive whole and in order, and so does a lone message
+    /// after a pause.
+    @Test(arguments: [(16, 1_500), (1024, 100)])
+    func aBurstGoesOutWithoutAFlush(size: Int, count: Int) async throws {
+        let (client, server) = try await timedPair(immediateWriteLimit: .max)
+        let payload = [UInt8](repeating: 7, count: size)
+        for i in 0..<count { try await client.publish(payload, to: "burst.\(i)") }
+        try await expectPubs(from: server, count, payload: payload)
+        try await Task.sleep(for: .milliseconds(1))
+        try await client.publish("last", to: "after")
+        #expect(try await server.nextOp() == .pub(subject: "after", reply: nil, payload: Array("last".utf8)))
+        await client.close()
+    }
+
+    /// A socket with little room: each batch a publisher sends itself goes out in part, the
+    /// writer sends the rest before anything else while publishers wait for it, and the
+    /// server gets every message whole and in order, with a flush's PING between them.
+    @Test func batchesTheSocketTakesInPartArriveWholeAndInOrder() async throws {
+        let (client, server) = try await timedPair(immediateWriteLimit: 3000)
+        let payload = [UInt8](repeating: 1, count: 100)
+        for i in 0..<700 { try await client.publish(payload, to: "burst.\(i)") }
+        try await expectPubs(from: server, 700, payload: payload)
+        async let flushed: Void = client.flush()
+        #expect(try await server.nextOp() == .ping)
+        try await server.send("PONG\r\n")
+        try await flushed
+        for i in 0..<700 { try await client.publish(payload, to: "burst.\(i)") }
+        try await expectPubs(from: server, 700, payload: payload)
+        #expect(client.connection.state.withLock { $0.publisherSends } > 0)
+        await client.close()
+    }
+
+    /// A request's PUB, while the writer's timer runs for a publisher in a loop, reaches the
+    /// server among the published messages and its reply comes back.
+    @Test func aRequestAmongABurstIsAnswered() async throws {
+        let (client, server) = try await timedPair(immediateWriteLimit: .max)
+        let payload = [UInt8](repeating: 2, count: 16)
+        // A long timeout: the test is about the request reaching the server and being answered,
+        // and a loaded machine can hold the request's task back for seconds.
+        async let answer = client.request("ping", to: "svc", timeout: .seconds(30))
+        for i in 0..<100 { try await client.publish(payload, to: "burst.\(i)") }
+        var reply: String?
+        var pubs = 0
+        while reply == nil || pubs < 100 {
+            switch try await server.nextOp() {
+            case .sub?: continue
+            case .pub(let subject, let r, _)? where subject == "svc": reply = r
+            case .pub?: pubs += 1
+            case let other: Issue.record("unexpected \(String(describing: other))"); return
+            }
+        }
+        let sid = 1
+        try await server.send("MSG \(reply ?? "") \(sid) 4\r\npong\r\n")
+        #expect(try await answer.string == "pong")
         await client.close()
     }
 

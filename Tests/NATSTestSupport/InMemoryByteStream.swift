@@ -12,14 +12,16 @@ public struct InMemoryByteStream: ByteStream {
     /// With a limit, ``writeImmediately(_:)`` takes at most this many bytes per call, as a
     /// socket with little room would.
     private let immediateWriteLimit: Int?
+    /// The loop for the writer's timers, when the test gives one (like a TCP stream's).
+    public let eventLoop: (any EventLoop)?
 
     /// Creates two connected streams; the first takes synchronous sends of at most
-    /// `immediateWriteLimit` bytes when one is given.
-    public static func pair(immediateWriteLimit: Int? = nil) -> (InMemoryByteStream, InMemoryByteStream) {
+    /// `immediateWriteLimit` bytes when one is given, and offers `eventLoop` for timers.
+    public static func pair(immediateWriteLimit: Int? = nil, eventLoop: (any EventLoop)? = nil) -> (InMemoryByteStream, InMemoryByteStream) {
         let aToB = InMemoryPipe()
         let bToA = InMemoryPipe()
-        return (InMemoryByteStream(inbound: bToA, outbound: aToB, immediateWriteLimit: immediateWriteLimit),
-                InMemoryByteStream(inbound: aToB, outbound: bToA, immediateWriteLimit: nil))
+        return (InMemoryByteStream(inbound: bToA, outbound: aToB, immediateWriteLimit: immediateWriteLimit, eventLoop: eventLoop),
+                InMemoryByteStream(inbound: aToB, outbound: bToA, immediateWriteLimit: nil, eventLoop: nil))
     }
 
     public var canWriteImmediately: Bool { immediateWriteLimit != nil }
