@@ -7,8 +7,9 @@
 # Extra arguments go to `swift test` instead of the two default phases
 # (e.g. Tools/sanitize.sh thread --filter CoreClientTests).
 #
-# Same two phases as Tools/test.sh: the CPU-heavy module suites first, then the client and
-# real-server suites, whose timeouts are wall-clock. A separate scratch path keeps the
+# Same three phases as Tools/test.sh: the CPU-heavy module suites first, then the client and
+# real-server suites, whose timeouts are wall-clock, then the tests that bound a timeout's
+# effect in wall-clock time. A separate scratch path keeps the
 # sanitized objects apart from the normal .build.
 #
 # Environment set here:
@@ -52,7 +53,7 @@ status=0
 if [ $# -gt 0 ]; then
     run "$@" || status=$?
 else
-    # Both phases run even if the first fails, so one pass lists every report.
+    # Every phase runs even if one fails, so one pass lists every report.
     run --no-parallel "${PHASE1[@]}" || status=$?
     echo "sanitize $kind: module suites done at $(( $(date +%s) - start ))s (status $status)" >&2
     run --no-parallel "${PHASE2[@]}" || status=$?
