@@ -190,8 +190,7 @@ extension Connection {
     nonisolated(nonsending) func waitForOutboundSpace() async {
         await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
             let parked = state.withLock { s -> Bool in
-                guard s.phase == .connected || s.phase == .draining,
-                      s.outbound.count > Self.outboundHighWater || s.restInFlight || s.unsentRest != nil else { return false }
+                guard s.phase == .connected || s.phase == .draining, s.publishersMustWait else { return false }
                 s.spaceWaiters.append(c)
                 return true
             }
@@ -248,7 +247,7 @@ extension Connection {
             case .closed:
                 return .closed
             case .connected, .draining:
-                if mayWait && (s.outbound.count > Self.outboundHighWater || s.restInFlight || s.unsentRest != nil) { return .full }
+                if mayWait && s.publishersMustWait { return .full }
             case .connecting, .reconnecting:
                 if s.outbound.count + size > bufferSize { return .bufferFull }
             }
@@ -260,11 +259,11 @@ extension Connection {
             // transport sleeps: a lone message, not right after the last such send, or a
             // batch that reached the threshold.
             // (The cheap tests first: binding the stream copies an existential.)
-            if s.outbound.count >= Self.selfSendThreshold || wasEmpty,
+            let batchFull = s.outbound.count >= Self.selfSendThreshold
+            if batchFull || wasEmpty,
                s.immediateWrites, !s.publisherWriting, s.phase == .connected, s.unsentRest == nil,
                let w = s.writerWaiter, w.generation == s.generation,
-               s.outbound.count >= Self.selfSendThreshold
-                || ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval,
+               batchFull || ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval,
                let stream = s.stream {
                 s.publisherWriting = true
                 s.publisherSends += 1

@@ -527,7 +527,7 @@ final class Connection: Sendable {
                 case .wait: break
                 case .tick(let epoch):
                     do {
-                        _ = try tickLoop?.scheduleCallback(in: Self.writerTick, handler: WriterTimer(connection: self, epoch: epoch))
+                        if let tickLoop { try WriterTimer(connection: self, epoch: epoch).schedule(on: tickLoop) }
                     } catch {
                         // The loop is shutting down: wait to be woken, like a writer without a timer.
                         state.withLock { s in
@@ -613,7 +613,7 @@ final class Connection: Sendable {
         case .stale: break
         case .busy:
             do {
-                _ = try loop.scheduleCallback(in: Self.writerTick, handler: WriterTimer(connection: self, epoch: epoch))
+                try WriterTimer(connection: self, epoch: epoch).schedule(on: loop)
             } catch {
                 // The loop is shutting down; the transport goes with it.
             }
@@ -728,6 +728,11 @@ struct WriterWaiter: Sendable {
 struct WriterTimer: NIOScheduledCallbackHandler, Sendable {
     let connection: Connection
     let epoch: UInt64
+
+    /// Fires ``Connection/writerTick`` from now on `loop`; throws when the loop is shutting down.
+    func schedule(on loop: any EventLoop) throws {
+        _ = try loop.scheduleCallback(in: Connection.writerTick, handler: self)
+    }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         connection.writerTimerFired(epoch: epoch, loop: eventLoop)
@@ -870,6 +875,12 @@ struct ConnectionState: Sendable {
         outboundUrgent = false
         swap(&outbound, &next)
         return next
+    }
+
+    /// Whether a connected publisher waits for the writer before appending: the buffer is
+    /// past the high-water mark, or the socket did not take all of a publisher's own send.
+    var publishersMustWait: Bool {
+        outbound.count > Connection.outboundHighWater || restInFlight || unsentRest != nil
     }
 
     /// Bytes appended to `outbound` so far (wrapping).
