@@ -252,6 +252,7 @@ extension Connection {
                 if s.outbound.count + size > bufferSize { return .bufferFull }
             }
             let wasEmpty = s.outbound.isEmpty
+            if wasEmpty { s.outboundSince = .now }
             encode(&s.outbound)
             s.stats.outMessages += 1
             s.stats.outBytes += UInt64(size)
@@ -263,10 +264,11 @@ extension Connection {
             if batchFull || wasEmpty,
                s.immediateWrites, !s.publisherWriting, s.phase == .connected, s.unsentRest == nil,
                let w = s.writerWaiter, w.generation == s.generation,
-               batchFull || ContinuousClock.now - s.lastPublisherWrite > Self.publisherWriteInterval,
+               batchFull || s.outboundSince - s.lastPublisherWrite > Self.publisherWriteInterval,
                let stream = s.stream {
                 s.publisherWriting = true
                 s.publisherSends += 1
+                if batchFull { publisherBatches.add(1, ordering: .relaxed) }
                 s.markPongWaitersSent(generation: s.generation)
                 return .direct(s.takeOutbound(), stream, s.generation)
             }

@@ -175,10 +175,10 @@ func expectPubs(from server: FakeServerConnection, _ count: Int, payload: [UInt8
     }
 
     /// A publisher in a loop, on a transport with a timer loop like TCP's: what it leaves in
-    /// the buffer when it stops goes out on the writer's timer, without a flush; the batches
-    /// it sent itself and the writer's arrive whole and in order, and so does a lone message
-    /// after a pause.
-    @Test(arguments: [(16, 1_500), (1024, 100)])
+    /// the buffer when it stops goes out on the writer's timer, without a flush, also after
+    /// it sent full batches itself (the timer's longer period); the batches it sent itself
+    /// and the writer's arrive whole and in order, and so does a lone message after a pause.
+    @Test(arguments: [(16, 1_500), (1024, 100), (1024, 1_000)])
     func aBurstGoesOutWithoutAFlush(size: Int, count: Int) async throws {
         let (client, server) = try await timedPair(immediateWriteLimit: .max)
         let payload = [UInt8](repeating: 7, count: size)
