@@ -6,6 +6,10 @@ import Foundation
 //   natsbench sub  URL N        subscribe to "bench"; print READY; time first to Nth message
 //   natsbench req  URL N SIZE   N sequential request/reply round trips on "echo"
 //   natsbench echo URL          reply on "echo" with the same payload; print READY
+//   natsbench lat  URL RATE SECS SIZE
+//                               ours only: publish RATE msgs/s for SECS seconds (a burst each
+//                               millisecond) on one connection, receive them on another, and
+//                               print the percentiles of publish-to-delivery latency
 //
 // Build: swift build -c release --package-path Benchmarks --product natsbench
 
@@ -68,6 +72,10 @@ func fixed(_ value: Double, _ decimals: Int) -> String {
     return negative ? "-" + text : text
 }
 
+func nanos(_ d: Duration) -> UInt64 {
+    UInt64(max(0, seconds(d) * 1e9))
+}
+
 func seconds(_ d: Duration) -> Double {
     let (s, attos) = d.components
     return Double(s) + Double(attos) / 1e18
@@ -86,6 +94,23 @@ func connect(_ url: String, options: ConnectOptions = ConnectOptions()) async ->
     } catch {
         fail("connect", error)
     }
+}
+
+/// A subscription the server has (a flush after the SUB).
+func subscribed(_ client: NATSClient, to subject: String) async -> NATSSubscription {
+    do {
+        let sub = try await client.subscribe(to: subject)
+        try await client.flush()
+        return sub
+    } catch {
+        fail("subscribe", error)
+    }
+}
+
+/// No client-side slow-consumer drops (as SetPendingLimits(-1, -1) in the peers).
+let unlimitedPending = ConnectOptions().with {
+    $0.subscriptionPendingMessages = Int.max
+    $0.subscriptionPendingBytes = 1 << 50
 }
 
 func payload(size: Int, byte: Character) -> ByteBuffer {
@@ -127,19 +152,8 @@ final class Progress: Sendable {
 }
 
 func doSub(url: String, n: Int) async {
-    // No client-side slow-consumer drops (as SetPendingLimits(-1, -1) in the peers).
-    let options = ConnectOptions().with {
-        $0.subscriptionPendingMessages = Int.max
-        $0.subscriptionPendingBytes = 1 << 50
-    }
-    let client = await connect(url, options: options)
-    let sub: NATSSubscription
-    do {
-        sub = try await client.subscribe(to: "bench")
-        try await client.flush()
-    } catch {
-        fail("subscribe", error)
-    }
+    let client = await connect(url, options: unlimitedPending)
+    let sub = await subscribed(client, to: "bench")
     emit("READY")
 
     let progress = Progress()
@@ -223,18 +237,8 @@ func doReq(url: String, n: Int, size: Int) async {
 }
 
 func doEcho(url: String) async {
-    let options = ConnectOptions().with {
-        $0.subscriptionPendingMessages = Int.max
-        $0.subscriptionPendingBytes = 1 << 50
-    }
-    let client = await connect(url, options: options)
-    let sub: NATSSubscription
-    do {
-        sub = try await client.subscribe(to: "echo")
-        try await client.flush()
-    } catch {
-        fail("subscribe", error)
-    }
+    let client = await connect(url, options: unlimitedPending)
+    let sub = await subscribed(client, to: "echo")
     emit("READY")
     // Runs until SIGTERM/SIGINT ends the process (the default action). The handler runs on
     // the connection's event loop (NATSClient.preferredExecutor), as the client recommends
@@ -255,11 +259,71 @@ func doEcho(url: String) async {
     await client.close()
 }
 
+/// Publish-to-delivery latency at a steady rate: what a message without a reply subject
+/// waits in the client (the writer's timer) shows here, and in no throughput mode.
+func doLat(url: String, rate: Int, secs: Int, size: Int) async {
+    let receiver = await connect(url, options: unlimitedPending)
+    let sender = await connect(url)
+    let sub = await subscribed(receiver, to: "lat")
+    let n = rate * secs
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    // The receiver runs on its connection's event loop, as in `echo`, so that what shows is
+    // the client's sending and the server, not a wake-up of the global executor's threads.
+    let onLoop = ProcessInfo.processInfo.environment["NATSBENCH_LAT_ANY_EXECUTOR"] == nil
+    let collector = Task(executorPreference: onLoop ? receiver.preferredExecutor : nil) { () -> [Double] in
+        var latencies: [Double] = []
+        latencies.reserveCapacity(n)
+        do {
+            for try await message in sub {
+                let now = nanos(clock.now - t0)
+                let sent = message.payload.getInteger(at: message.payload.readerIndex, as: UInt64.self) ?? now
+                latencies.append(Double(now &- min(sent, now)) / 1e3)
+                if latencies.count == n { break }
+            }
+        } catch {
+            fail("receive", error)
+        }
+        return latencies
+    }
+    var body = payload(size: max(size, 8), byte: "l")
+    do {
+        var published = 0
+        while published < n {
+            let due = min(n, Int(seconds(clock.now - t0) * Double(rate)) + 1)
+            while published < due {
+                body.setInteger(nanos(clock.now - t0), at: 0)
+                try await sender.publish(body, to: "lat")
+                published += 1
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        try await sender.flush(timeout: .seconds(10))
+    } catch {
+        fail("publish", error)
+    }
+    let deadline = Task {
+        try? await Task.sleep(for: .seconds(10))
+        collector.cancel()
+    }
+    var latencies = await collector.value
+    deadline.cancel()
+    guard latencies.count == n else {
+        emit("RESULT client=swift mode=lat rate=\(rate) n=\(n) received=\(latencies.count) error=lost")
+        exit(2)
+    }
+    latencies.sort()
+    let at = { (q: Double) -> String in fixed(latencies[min(Int(Double(n) * q), n - 1)], 1) }
+    emit("RESULT client=swift mode=lat rate=\(rate) n=\(n) size=\(size) p50_us=\(at(0.5)) p90_us=\(at(0.9)) p99_us=\(at(0.99)) max_us=\(at(1))")
+    await sender.close()
+    await receiver.close()
+}
+
 // MARK: - Main
 
 func usage() -> Never {
     var err = StandardError()
-    print("usage: natsbench pub URL N SIZE | sub URL N | req URL N SIZE | echo URL", to: &err)
+    print("usage: natsbench pub URL N SIZE | sub URL N | req URL N SIZE | echo URL | lat URL RATE SECS SIZE", to: &err)
     exit(64)
 }
 
@@ -286,6 +350,10 @@ struct NATSBench {
             guard n > 0 else { usage() }
             await doReq(url: url, n: n, size: number(args[4]))
         case ("echo", 3): await doEcho(url: url)
+        case ("lat", 6):
+            let rate = number(args[3]), secs = number(args[4])
+            guard rate > 0, secs > 0 else { usage() }
+            await doLat(url: url, rate: rate, secs: secs, size: number(args[5]))
         default: usage()
         }
     }
