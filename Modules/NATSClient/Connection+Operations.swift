@@ -233,9 +233,10 @@ extension Connection {
     /// `direct`: the caller sends the batch itself (``writeDirectly(_:to:generation:)``).
     enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full }
 
-    /// What happened under the lock; kept small and trivially copyable, since returning an
-    /// error-carrying `Result` from the lock cost the publisher measurably.
-    private enum EnqueueOutcome { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full, closed, tooLarge(Int), bufferFull }
+    /// What happened under the lock; trivially copyable, since returning an error-carrying
+    /// `Result` from the lock cost the publisher measurably, and so did the outlined copies of
+    /// an outcome that carried the batch and stream of a direct send (``DirectSend``).
+    private enum EnqueueOutcome { case done(WriterWaiter?), direct, full, closed, tooLarge(Int), bufferFull }
 
     /// Appends one message (`size` bytes of headers and payload, written by `encode`) under
     /// the lock, after the max_payload, phase and buffer checks.
@@ -270,14 +271,19 @@ extension Connection {
                 s.publisherSends += 1
                 if batchFull { publisherBatches.add(1, ordering: .relaxed) }
                 s.markPongWaitersSent(generation: s.generation)
-                return .direct(s.takeOutbound(), stream, s.generation)
+                s.directSend = DirectSend(batch: s.takeOutbound(), stream: stream, generation: s.generation)
+                return .direct
             }
             if urgent { return .done(s.takeWriterWaiter()) }
             return .done(s.writerTicking ? nil : s.takeWriterWaiterIfParked())
         }
         switch outcome {
         case .done(let writer): return .done(writer)
-        case .direct(let b, let t, let g): return .direct(b, t, g)
+        case .direct:
+            // A second turn of the lock, once per batch: carried in the outcome, the batch and
+            // stream made every publish pay for copying and destroying it.
+            guard let d = state.withLock({ s in s.directSend.take() }) else { return .done(nil) }
+            return .direct(d.batch, d.stream, d.generation)
         case .full: return .full
         case .closed: throw .closed
         case .tooLarge(let max):

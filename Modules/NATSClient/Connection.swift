@@ -498,6 +498,13 @@ final class Connection: Sendable {
     }
 }
 
+/// A batch a publisher sends itself, on the transport of its generation.
+struct DirectSend: Sendable {
+    var batch: OutboundBuffer
+    let stream: any ByteStream
+    let generation: UInt64
+}
+
 /// A flush (continuation) or keepalive (nil) waiting for a PONG.
 struct PongWaiter: Sendable {
     var id: UInt64 = 0
@@ -577,6 +584,9 @@ struct ConnectionState: Sendable {
     /// When a publish was appended to an empty `outbound` (or earlier, never later): the
     /// writer's timer sends publishes once the oldest has waited ``Connection/writerTick``.
     var outboundSince = ContinuousClock.now
+    /// A publisher's own send, between the turn of the lock that decided it and the one
+    /// that hands it over (``Connection/writeDirectly(_:to:generation:)``).
+    var directSend: DirectSend?
     /// The part of a publisher's own send its transport did not take: the writer of that
     /// transport sends it before anything else; it never goes to another transport.
     var unsentRest: (OutboundBuffer, UInt64)?
