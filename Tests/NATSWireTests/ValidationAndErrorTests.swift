@@ -25,6 +25,23 @@ import Testing
         }
     }
 
+    /// Every byte value, anywhere in a short or long subject, is refused only when it is a
+    /// space, tab, CR or LF (control bytes and non-ASCII bytes pass, as before the one-pass
+    /// check that flags any byte below 0x21 first).
+    @Test func everyByteIsRefusedOnlyWhenItIsWhitespace() {
+        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0D, 0x0A]
+        for length in [1, 5, 33] {
+            for position in Set([0, length / 2, length - 1]) {
+                for value in UInt8.min...UInt8.max {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = value
+                    let refused = (try? SubjectValidation.validatePublish(ByteBuffer(bytes: bytes))) == nil
+                    #expect(refused == whitespace.contains(value), "byte \(value) at \(position) of \(length)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: ["foo", "foo.bar", "foo.*", "foo.>", "*", ">"])
     func validSubscribe(subject: String) throws {
         try SubjectValidation.validateSubscribe(subject)

@@ -149,6 +149,24 @@ func encodeBenchmarks(payloadSize: Int) {
     }
 }
 
+/// The check every publish makes of its subject, for a short (inline) and a long subject.
+func validationBenchmarks() {
+    for subject in ["bench", "orders.europe.customer.created.v2"] {
+        // Built at run time, so that the compiler cannot fold the check.
+        let subject = String(subject.reversed().reversed())
+        Benchmark(
+            "validate_publish_subject_\(subject.utf8.count)B_x10k",
+            configuration: .init(metrics: metrics, units: [.mallocCountTotal: .count])
+        ) { benchmark in
+            var valid = 0
+            for _ in 0..<messagesPerIteration {
+                if (try? SubjectValidation.validatePublish(subject)) != nil { valid += 1 }
+            }
+            blackHole(valid)
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration.maxDuration = .seconds(2)
     Benchmark.defaultConfiguration.maxIterations = 1_000
@@ -157,4 +175,5 @@ let benchmarks: @Sendable () -> Void = {
     parseBenchmark(payloadSize: 1024)
     encodeBenchmarks(payloadSize: 16)
     encodeBenchmarks(payloadSize: 1024)
+    validationBenchmarks()
 }
