@@ -27,7 +27,7 @@ extension Connection {
             // An unsafe continuation: its layout is known to the compiler (a checked one is
             // resilient), which keeps value-witness calls off the publish path that wakes it.
             let take: WriterTake = await withUnsafeContinuation { (c: UnsafeContinuation<WriterTake, Never>) in
-                enum Take { case batch(OutboundBuffer), rest(OutboundBuffer), stop, wait, tick(UInt64, TimeAmount) }
+                enum Take { case batch(OutboundBuffer), stop, wait, tick(UInt64, TimeAmount) }
                 let take: Take = state.withLock { s in
                     guard s.phase == .connected || s.phase == .draining else { return .stop }
                     // While a publisher sends on its own, it is the writer; what the socket did
@@ -37,7 +37,7 @@ extension Connection {
                         if restGeneration == generation {
                             s.unsentRest = nil
                             s.restInFlight = true
-                            return .rest(rest)
+                            return .batch(rest)
                         }
                         if restGeneration < s.generation && s.generation == generation {
                             // Of a transport that is gone: publishers waiting for it go on.
@@ -63,7 +63,7 @@ extension Connection {
                         if afterSend || ticked, tickLoop != nil, !s.outboundUrgent, !s.publishersMustWait, s.spaceWaiters.isEmpty {
                             let left = Self.writerTick - (ContinuousClock.now - s.outboundSince)
                             if left > .zero {
-                                return parkTicking(&s, max(.nanoseconds(Int64(left / .nanoseconds(1))), Self.writerTickMinimum))
+                                return parkTicking(&s, max(TimeAmount(left), Self.writerTickMinimum))
                             }
                         }
                         let batch = s.takeOutbound()
@@ -81,9 +81,7 @@ extension Connection {
                 for w in spaceWaiters { w.resume() }
                 spaceWaiters.removeAll(keepingCapacity: true)
                 switch take {
-                case .batch(let b):
-                    c.resume(returning: .batch(b))
-                case .rest(let b): c.resume(returning: .batch(b))
+                case .batch(let b): c.resume(returning: .batch(b))
                 case .stop: c.resume(returning: .stop)
                 case .wait: break
                 case .tick(let epoch, let delay):
@@ -164,7 +162,7 @@ extension Connection {
     /// in a loop a fifth more CPU than 100 us; nats.c's flusher waits 1 ms.
     static let writerTick = Duration.microseconds(100)
     /// ``writerTick`` for NIO.
-    static let writerTickAmount = TimeAmount.microseconds(100)
+    static let writerTickAmount = TimeAmount(writerTick)
     /// The timer's period while a publisher sends its own full batches
     /// (``publisherBatches`` grew since it was armed): the publisher is the writer then, and
     /// the timer is there only for what it leaves when it stops. Each wake-up of the event
