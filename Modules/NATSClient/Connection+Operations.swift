@@ -363,7 +363,7 @@ extension Connection {
         let outcome: Result<NATSMessage, NATSError> = await withTaskCancellationHandler {
             await withUnsafeContinuation { (done: UnsafeContinuation<Result<NATSMessage, NATSError>, Never>) in
                 let bridge = ResultResolver(done)
-                let deadline = ContinuousClock.now + timeout
+                let deadline = Moment.now + timeout
                 let registered = state.withLock { s -> (ok: Bool, startTimer: Bool) in
                     guard s.phase != .closed else { return (false, false) }
                     s.requests[token] = PendingRequest(continuation: bridge, deadline: deadline, timeout: timeout, subject: subject)
@@ -411,12 +411,12 @@ extension Connection {
             while true {
                 guard let self else { return }
                 guard let until = self.state.withLock({ $0.requestTimerEpoch == epoch ? $0.requestTimerDeadline : nil }) else { return }
-                do { try await Task.sleep(until: until) } catch { return }
-                let now = ContinuousClock.now
+                do { try await Task.sleep(until: until.instant) } catch { return }
+                let now = Moment.now
                 let (expired, stop): ([PendingRequest], Bool) = self.state.withLock { s in
                     guard s.requestTimerEpoch == epoch else { return ([], true) }
                     var expired: [PendingRequest] = []
-                    var next: ContinuousClock.Instant?
+                    var next: Moment?
                     for (token, p) in s.requests {
                         if p.deadline <= now {
                             expired.append(p)

@@ -61,7 +61,7 @@ extension Connection {
                         // (at the threshold). So one thread sends a fast publisher's batches,
                         // and the writer only what a slower one leaves waiting.
                         if afterSend || ticked, tickLoop != nil, !s.outboundUrgent, !s.publishersMustWait, s.spaceWaiters.isEmpty {
-                            let left = Self.writerTick - (ContinuousClock.now - s.outboundSince)
+                            let left = Self.writerTick - (Moment.now - s.outboundSince)
                             if left > .zero {
                                 return parkTicking(&s, max(TimeAmount(left), Self.writerTickMinimum))
                             }

@@ -517,7 +517,7 @@ struct PongWaiter: Sendable {
 
 struct PendingRequest: Sendable {
     let continuation: ResultResolver<NATSMessage>
-    let deadline: ContinuousClock.Instant
+    let deadline: Moment
     let timeout: Duration
     let subject: String
 }
@@ -580,10 +580,10 @@ struct ConnectionState: Sendable {
     /// Bytes taken out of `outbound` so far; with its count, how much was appended (the
     /// writer's measure of how fast publishers fill it).
     var outboundTaken: UInt64 = 0
-    var lastPublisherWrite = ContinuousClock.now
+    var lastPublisherWrite = Moment.now
     /// When a publish was appended to an empty `outbound` (or earlier, never later): the
     /// writer's timer sends publishes once the oldest has waited ``Connection/writerTick``.
-    var outboundSince = ContinuousClock.now
+    var outboundSince = Moment.now
     /// A publisher's own send, between the turn of the lock that decided it and the one
     /// that hands it over (``Connection/writeDirectly(_:to:generation:)``).
     var directSend: DirectSend?
@@ -613,7 +613,7 @@ struct ConnectionState: Sendable {
     var nextRequestID: UInt64 = 0
     var nextFlushID: UInt64 = 0
     /// The deadline the request timer sleeps towards, and which timer is current.
-    var requestTimerDeadline: ContinuousClock.Instant?
+    var requestTimerDeadline: Moment?
     var requestTimerEpoch: UInt64 = 0
     var exitedWriters: Set<UInt64> = []
     var writerExitWaiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
