@@ -282,7 +282,10 @@ final class TCPInboundQueue: Sendable {
     private struct State {
         var chunks = CircularBuffer<ByteBuffer>(initialCapacity: 16)
         var bufferedBytes = 0
-        var waiter: CheckedContinuation<Void, any Error>?
+        /// The parked reader. An unsafe continuation, taken out under the lock and resumed
+        /// once: a checked one allocated on every wait (once per chunk read when messages come
+        /// one at a time) and made this struct's layout a run-time one (it is not frozen).
+        var waiter: UnsafeContinuation<Void, any Error>?
         var end: End?
         var closedLocally = false
         var readSuppressed = false
@@ -361,7 +364,7 @@ final class TCPInboundQueue: Sendable {
     /// Returns once a chunk, the end or a failure may be queued; throws when cancelled.
     private nonisolated(nonsending) func waitForData() async throws {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 let park: Bool? = state.withLock { state in
                     if state.closedLocally || !state.chunks.isEmpty || state.end != nil { return false }
                     if Task.isCancelled { return nil }
@@ -400,7 +403,7 @@ final class TCPInboundQueue: Sendable {
 
     func deliver(_ buffer: ByteBuffer) {
         guard buffer.readableBytes > 0 else { return }
-        let waiter: CheckedContinuation<Void, any Error>? = state.withLock { state in
+        let waiter: UnsafeContinuation<Void, any Error>? = state.withLock { state in
             if state.closedLocally { return nil }
             state.chunks.append(buffer)
             state.bufferedBytes += buffer.readableBytes
@@ -423,7 +426,7 @@ final class TCPInboundQueue: Sendable {
     }
 
     func finish(_ error: TransportError?) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
             if state.end == nil {
                 state.end = error.map { .failed($0) } ?? .eof
             }
