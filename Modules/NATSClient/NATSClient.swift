@@ -95,7 +95,10 @@ public final class NATSClient: Sendable {
     ///
     /// A short message handler run in a task that prefers it (`Task(executorPreference:)`)
     /// receives and answers without a thread hop: the reply leaves in the same turn of the
-    /// loop. Keep such handlers brief: while one runs, the loop does no I/O.
+    /// loop. Keep such handlers brief: while one runs, the loop does no I/O. Likewise a task
+    /// that sends requests one after another: each reply resumes it in the turn of the loop
+    /// that read it, where a task on the global executor waits for one of its threads to wake
+    /// (BENCHMARKS.md measures both).
     ///
     /// A bulk publisher in such a task encodes and sends in turn on one thread, like a
     /// single-threaded client, instead of alongside the writer: where the server shares the

@@ -206,30 +206,37 @@ func doReq(url: String, n: Int, size: Int) async {
     let client = await connect(url)
     let body = payload(size: size, byte: "r")
     let clock = ContinuousClock()
-    var latencies: [Double] = []
-    latencies.reserveCapacity(n)
-    let t0: ContinuousClock.Instant
-    do {
-        // Warm-up: makes the shared response subscription.
-        _ = try await client.request(body, to: "echo", timeout: .seconds(5))
-        t0 = clock.now
-        for _ in 0..<n {
-            let a = clock.now
-            let reply = try await client.request(body, to: "echo", timeout: .seconds(5))
-            let b = clock.now
-            if reply.payload.readableBytes != size {
-                var err = StandardError()
-                print("natsbench(swift): bad reply size \(reply.payload.readableBytes)", to: &err)
-                exit(1)
+    // NATSBENCH_REQ_ON_LOOP=1 sends the requests from a task on the connection's event loop
+    // (NATSClient.preferredExecutor): the reply then resumes the requester in the turn of the
+    // loop that read it, instead of waking a thread of the global executor (BENCHMARKS.md).
+    let onLoop = ProcessInfo.processInfo.environment["NATSBENCH_REQ_ON_LOOP"] != nil
+    let task = Task(executorPreference: onLoop ? client.preferredExecutor : nil) { () -> (ContinuousClock.Instant, [Double]) in
+        var latencies: [Double] = []
+        latencies.reserveCapacity(n)
+        do {
+            // Warm-up: makes the shared response subscription.
+            _ = try await client.request(body, to: "echo", timeout: .seconds(5))
+            let t0 = clock.now
+            for _ in 0..<n {
+                let a = clock.now
+                let reply = try await client.request(body, to: "echo", timeout: .seconds(5))
+                let b = clock.now
+                if reply.payload.readableBytes != size {
+                    var err = StandardError()
+                    print("natsbench(swift): bad reply size \(reply.payload.readableBytes)", to: &err)
+                    exit(1)
+                }
+                latencies.append(seconds(b - a) * 1e6)
             }
-            latencies.append(seconds(b - a) * 1e6)
+            return (t0, latencies)
+        } catch {
+            fail("request", error)
         }
-    } catch {
-        fail("request", error)
     }
+    let (t0, measured) = await task.value
     let el = seconds(clock.now - t0)
-    let mean = latencies.reduce(0, +) / Double(max(n, 1))
-    latencies.sort()
+    let mean = measured.reduce(0, +) / Double(max(n, 1))
+    let latencies = measured.sorted()
     let p50 = latencies.isEmpty ? 0 : latencies[n / 2]
     let p99 = latencies.isEmpty ? 0 : latencies[min(Int(Double(n) * 0.99), n - 1)]
     emit("RESULT client=swift mode=req n=\(n) size=\(size) secs=\(fixed(el, 6)) req_per_s=\(fixed(Double(n) / el, 0)) mean_us=\(fixed(mean, 1)) p50_us=\(fixed(p50, 1)) p99_us=\(fixed(p99, 1))")
