@@ -9,6 +9,9 @@ protocol OutboundPayload: Sendable {
     /// The payload's bytes, contiguous, during `body`.
     func withBytes(_ body: (UnsafeRawBufferPointer) -> Void)
     func writePub(subject: String, reply: String?, headers: NATSHeaders?, to buffer: inout OutboundBuffer)
+    /// Writes a PUB if `subject` and `reply` have only visible bytes, checked while copying
+    /// them (``ClientOpEncoder/writeVisiblePub(subject:reply:payload:to:)-(_,_,ByteBuffer,_)``).
+    func writeVisiblePub(subject: String, reply: String?, to buffer: inout OutboundBuffer) -> Bool
     /// Writes a PUB/HPUB to a subject that is already bytes.
     func writePub(subject: ByteBuffer, headers: NATSHeaders?, to buffer: inout OutboundBuffer)
 }
@@ -33,6 +36,9 @@ extension ByteBuffer: OutboundPayload {
             ClientOpEncoder.writePub(subject: subject, reply: reply, payload: self, to: &buffer)
         }
     }
+    func writeVisiblePub(subject: String, reply: String?, to buffer: inout OutboundBuffer) -> Bool {
+        ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: self, to: &buffer)
+    }
 }
 
 struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
@@ -50,6 +56,9 @@ struct CollectionPayload<C: Collection<UInt8> & Sendable>: OutboundPayload {
         } else {
             ClientOpEncoder.writePub(subject: subject, reply: reply, payload: bytes, to: &buffer)
         }
+    }
+    func writeVisiblePub(subject: String, reply: String?, to buffer: inout OutboundBuffer) -> Bool {
+        ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: bytes, to: &buffer)
     }
 }
 
@@ -72,6 +81,7 @@ extension Connection {
     func tryPublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
         try tryEnqueue(size: (headers?.wireLength ?? 0) + payload.byteCount, urgent: reply != nil) {
             payload.writePub(subject: subject, reply: reply, headers: headers, to: &$0)
+            return true
         }
     }
 
@@ -80,15 +90,39 @@ extension Connection {
     /// `publish`.
     @usableFromInline
     func publishNow(_ payload: ByteBuffer, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
-        try validatePublish(subject: subject, reply: reply, headers: headers)
-        return try tryPublish(payload, subject: subject, reply: reply, headers: headers)
+        try validateAndPublish(payload, subject: subject, reply: reply, headers: headers)
     }
 
     /// `publishNow` for a string payload.
     @usableFromInline
     func publishNow(_ payload: String, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
-        try validatePublish(subject: subject, reply: reply, headers: headers)
-        return try tryPublish(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+        try validateAndPublish(CollectionPayload(payload.utf8), subject: subject, reply: reply, headers: headers)
+    }
+
+    /// Validates and publishes without suspending; `false` when the outbound buffer is full
+    /// (then ``publishAfterWaiting(_:subject:reply:headers:)``, which does not validate).
+    ///
+    /// Without headers, the subjects are checked while the encoder copies them: a subject
+    /// with only visible bytes needs no other check, and a separate pass over it cost a
+    /// tenth of a small publish. Any other subject gets the full check, which says what is
+    /// wrong, or lets it through (a control byte that is not whitespace).
+    @inline(__always)
+    func validateAndPublish(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) throws(NATSError) -> Bool {
+        guard headers == nil, !options.skipSubjectValidation else {
+            try validatePublish(subject: subject, reply: reply, headers: headers)
+            return try tryPublish(payload, subject: subject, reply: reply, headers: headers)
+        }
+        switch try send(size: payload.byteCount, urgent: reply != nil, { payload.writeVisiblePub(subject: subject, reply: reply, to: &$0) }) {
+        case .sent:
+            return true
+        case .full:
+            // Nothing was encoded, and the caller's next attempt does not validate.
+            try validatePublish(subject: subject, reply: reply, headers: nil)
+            return false
+        case .notVisible:
+            try validatePublish(subject: subject, reply: reply, headers: nil)
+            return try tryPublish(payload, subject: subject, reply: reply, headers: nil)
+        }
     }
 
     /// The slow path of `publishNow` for a ByteBuffer payload.
@@ -108,20 +142,30 @@ extension Connection {
     func tryPublish(_ payload: some OutboundPayload, subjectBytes: ByteBuffer, headers: NATSHeaders?) throws(NATSError) -> Bool {
         try tryEnqueue(size: (headers?.wireLength ?? 0) + payload.byteCount, urgent: true) {
             payload.writePub(subject: subjectBytes, headers: headers, to: &$0)
+            return true
         }
     }
 
+    /// `encode` always writes.
     @inline(__always)
-    private func tryEnqueue(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Void) throws(NATSError) -> Bool {
+    private func tryEnqueue(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> Bool {
+        try send(size: size, urgent: urgent, encode) == .sent
+    }
+
+    enum SendOutcome { case sent, full, notVisible }
+
+    /// Appends under the lock, then wakes the writer or sends the batch itself as decided there.
+    @inline(__always)
+    private func send(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> SendOutcome {
         switch try enqueuePublish(size: size, mayWait: true, urgent: urgent, encode) {
         case .done(let writer):
             writer?.wake()
-            return true
+            return .sent
         case .direct(let batch, let stream, let generation):
             writeDirectly(batch, to: stream, generation: generation)
-            return true
-        case .full:
-            return false
+            return .sent
+        case .full: return .full
+        case .notVisible: return .notVisible
         }
     }
 
@@ -232,16 +276,18 @@ extension Connection {
     }
 
     /// `direct`: the caller sends the batch itself (``writeDirectly(_:to:generation:)``).
-    enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full }
+    /// `notVisible`: the encoder wrote nothing (``OutboundPayload/writeVisiblePub(subject:reply:to:)``).
+    enum EnqueueResult { case done(WriterWaiter?), direct(OutboundBuffer, any ByteStream, UInt64), full, notVisible }
 
     /// What happened under the lock; trivially copyable, since returning an error-carrying
     /// `Result` from the lock cost the publisher measurably, and so did the outlined copies of
     /// an outcome that carried the batch and stream of a direct send (``DirectSend``).
-    private enum EnqueueOutcome { case done(WriterWaiter?), direct, full, closed, tooLarge(Int), bufferFull }
+    private enum EnqueueOutcome { case done(WriterWaiter?), direct, full, notVisible, closed, tooLarge(Int), bufferFull }
 
-    /// Appends one message (`size` bytes of headers and payload, written by `encode`) under
-    /// the lock, after the max_payload, phase and buffer checks.
-    func enqueuePublish(size: Int, mayWait: Bool, urgent: Bool, _ encode: (inout OutboundBuffer) -> Void) throws(NATSError) -> EnqueueResult {
+    /// Appends one message (`size` bytes of headers and payload, written by `encode`, which
+    /// returns `false` when it wrote nothing) under the lock, after the max_payload, phase and
+    /// buffer checks.
+    func enqueuePublish(size: Int, mayWait: Bool, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> EnqueueResult {
         let bufferSize = options.reconnect.bufferSize
         let outcome: EnqueueOutcome = state.withLock { s in
             if size > s.maxPayload { return .tooLarge(s.maxPayload) }
@@ -254,8 +300,8 @@ extension Connection {
                 if s.outbound.count + size > bufferSize { return .bufferFull }
             }
             let wasEmpty = s.outbound.isEmpty
+            guard encode(&s.outbound) else { return .notVisible }
             if wasEmpty { s.outboundSince = .now }
-            encode(&s.outbound)
             s.stats.outMessages += 1
             s.stats.outBytes += UInt64(size)
             // The publisher sends it itself (see writeDirectly) while the writer of this
@@ -287,6 +333,7 @@ extension Connection {
             guard let d = state.withLock({ s in s.directSend.take() }) else { return .done(nil) }
             return .direct(d.batch, d.stream, d.generation)
         case .full: return .full
+        case .notVisible: return .notVisible
         case .closed: throw .closed
         case .tooLarge(let max):
             throw NATSError(.maxPayloadExceeded, "the message is \(size) bytes (headers included) but the server's max_payload is \(max); nothing was sent")
@@ -378,15 +425,16 @@ extension Connection {
                 if registered.startTimer { startRequestTimer() }
                 do throws(NATSError) {
                     let size = (headers?.wireLength ?? 0) + payload.byteCount
-                    let encode = { (out: inout OutboundBuffer) in
+                    let encode = { (out: inout OutboundBuffer) -> Bool in
                         payload.withBytes { body in
                             ClientOpEncoder.writeRequest(subject: subject, replyPrefix: prefix, replyID: token, headers: headers, payload: body, to: &out)
                         }
+                        return true
                     }
                     switch try enqueuePublish(size: size, mayWait: false, urgent: true, encode) {
                     case .done(let w): w?.wake()
                     case .direct(let b, let stream, let g): writeDirectly(b, to: stream, generation: g)
-                    case .full: break
+                    case .full, .notVisible: break
                     }
                 } catch {
                     if let p = state.withLock({ $0.requests.removeValue(forKey: token) }) {

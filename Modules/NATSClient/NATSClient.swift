@@ -158,8 +158,7 @@ public final class NATSClient: Sendable {
     /// Validates once; the common case then appends without suspending or another async call.
     @inline(__always)
     private nonisolated(nonsending) func send(_ payload: some OutboundPayload, subject: String, reply: String?, headers: NATSHeaders?) async throws(NATSError) {
-        try connection.validatePublish(subject: subject, reply: reply, headers: headers)
-        if try connection.tryPublish(payload, subject: subject, reply: reply, headers: headers) { return }
+        if try connection.validateAndPublish(payload, subject: subject, reply: reply, headers: headers) { return }
         try await connection.publishAfterWaiting(payload, subject: subject, reply: reply, headers: headers)
     }
 

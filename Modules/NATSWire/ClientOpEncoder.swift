@@ -61,6 +61,27 @@ public enum ClientOpEncoder {
         pub(subject: subject, reply: reply, headers: nil, payload: payload, to: &buffer)
     }
 
+    /// `PUB` into an ``OutboundBuffer`` if `subject` and `reply` have only visible bytes
+    /// (``SubjectValidation/hasOnlyVisibleBytes(_:)``), checked while they are copied; else
+    /// writes nothing and returns `false`. Validate such a subject with
+    /// ``SubjectValidation/validatePublish(_:)-(String)`` (it may still be valid), then use
+    /// ``writePub(subject:reply:payload:to:)-(_,_,ByteBuffer,_)``.
+    public static func writeVisiblePub(subject: String, reply: String?, payload: ByteBuffer, to buffer: inout OutboundBuffer) -> Bool {
+        payload.withUnsafeReadableBytes { body in
+            pubLine(subject: subject, reply: reply, headers: nil, body: body, visibleOnly: true, to: &buffer)
+        }
+    }
+
+    /// ``writeVisiblePub(subject:reply:payload:to:)-(_,_,ByteBuffer,_)`` with a payload from
+    /// any bytes.
+    public static func writeVisiblePub(subject: String, reply: String?, payload: some Collection<UInt8>, to buffer: inout OutboundBuffer) -> Bool {
+        let wrote: Bool? = payload.withContiguousStorageIfAvailable { bytes in
+            pubLine(subject: subject, reply: reply, headers: nil, body: UnsafeRawBufferPointer(bytes), visibleOnly: true, to: &buffer)
+        }
+        if let wrote { return wrote }
+        return Array(payload).withUnsafeBytes { pubLine(subject: subject, reply: reply, headers: nil, body: $0, visibleOnly: true, to: &buffer) }
+    }
+
     /// `HPUB` into an ``OutboundBuffer``.
     public static func writeHPub(subject: String, reply: String?, headers: NATSHeaders, payload: ByteBuffer, to buffer: inout OutboundBuffer) {
         pub(subject: subject, reply: reply, headers: headers, payload: payload, to: &buffer)
@@ -74,18 +95,18 @@ public enum ClientOpEncoder {
     @inline(__always)
     private static func pub(subject: String, reply: String?, headers: NATSHeaders?, payload: ByteBuffer, to buffer: inout some RawByteSink) {
         payload.withUnsafeReadableBytes { body in
-            pubLine(subject: subject, reply: reply, headers: headers, body: body, to: &buffer)
+            _ = pubLine(subject: subject, reply: reply, headers: headers, body: body, to: &buffer)
         }
     }
 
     @inline(__always)
     private static func pub(subject: String, reply: String?, headers: NATSHeaders?, payload: some Collection<UInt8>, to buffer: inout some RawByteSink) {
         let done: Void? = payload.withContiguousStorageIfAvailable { bytes in
-            pubLine(subject: subject, reply: reply, headers: headers, body: UnsafeRawBufferPointer(bytes), to: &buffer)
+            _ = pubLine(subject: subject, reply: reply, headers: headers, body: UnsafeRawBufferPointer(bytes), to: &buffer)
         }
         if done == nil {
             // Not contiguous (rare): gather it first.
-            Array(payload).withUnsafeBytes { pubLine(subject: subject, reply: reply, headers: headers, body: $0, to: &buffer) }
+            Array(payload).withUnsafeBytes { _ = pubLine(subject: subject, reply: reply, headers: headers, body: $0, to: &buffer) }
         }
     }
 
@@ -118,15 +139,25 @@ public enum ClientOpEncoder {
         }
     }
 
+    /// With `visibleOnly`, writes nothing and returns `false` unless subject and reply have
+    /// only visible bytes (``SubjectValidation/hasOnlyVisibleBytes(_:)``).
     @inline(__always)
-    private static func pubLine(subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer, to buffer: inout some RawByteSink) {
+    private static func pubLine(
+        subject: String, reply: String?, headers: NATSHeaders?, body: UnsafeRawBufferPointer,
+        visibleOnly: Bool = false, to buffer: inout some RawByteSink
+    ) -> Bool {
         var subject = subject
-        subject.withUTF8 { t in
+        return subject.withUTF8 { t in
+            if visibleOnly && !SubjectValidation.hasOnlyVisibleBytes(t) { return false }
             if var reply {
-                reply.withUTF8 { pubBytes(t, $0, headers, body, to: &buffer) }
-            } else {
-                pubBytes(t, nil, headers, body, to: &buffer)
+                return reply.withUTF8 { r in
+                    if visibleOnly && !SubjectValidation.hasOnlyVisibleBytes(r) { return false }
+                    pubBytes(t, r, headers, body, to: &buffer)
+                    return true
+                }
             }
+            pubBytes(t, nil, headers, body, to: &buffer)
+            return true
         }
     }
 

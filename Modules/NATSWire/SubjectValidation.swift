@@ -33,6 +33,18 @@ public enum SubjectValidation {
         b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A
     }
 
+    /// Whether `bytes` is non-empty with no byte below 0x21 (no space and no control byte):
+    /// one pass without a branch per byte. A subject that passes needs no other check to be
+    /// published; one that does not may still be valid (see ``validatePublish(_:)-(String)``).
+    @inline(__always)
+    public static func hasOnlyVisibleBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        // The top bit of `b - 0x21` with that of `b` clear: b < 0x21.
+        var low: UInt8 = 0
+        for b in bytes { low |= (b &- 0x21) & ~b }
+        return low & 0x80 == 0
+    }
+
     /// Whether `bytes` is non-empty and free of whitespace: one pass over contiguous bytes
     /// (iterating `String.UTF8View` cost a tenth of a small publish) that only notes whether
     /// any byte is a space or a control byte, without a branch per byte; only then a second
@@ -40,10 +52,7 @@ public enum SubjectValidation {
     @inline(__always)
     private static func isPlainToken(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return false }
-        // The top bit of `b - 0x21` with that of `b` clear: b < 0x21.
-        var low: UInt8 = 0
-        for b in bytes { low |= (b &- 0x21) & ~b }
-        if low & 0x80 == 0 { return true }
+        if hasOnlyVisibleBytes(bytes) { return true }
         for b in bytes where isWhitespace(b) { return false }
         return true
     }

@@ -139,6 +139,27 @@ func expectPubs(from server: FakeServerConnection, _ count: Int, payload: [UInt8
         await client.close()
     }
 
+    /// The subject check happens while encoding, so a publish that finds the buffer full
+    /// (nothing encoded) checks before it waits: the wait's retry does not. With publishers
+    /// held back, an invalid subject is refused at once instead of waiting for room.
+    @Test func aPublishThatMustWaitIsValidatedFirst() async throws {
+        let (client, server, _, _) = try await connectedPair()
+        client.connection.state.withLock { $0.restInFlight = true }
+        for (subject, reply) in [("has space", nil), ("", nil), ("ok", "bad reply")] as [(String, String?)] {
+            let errors = [
+                await #expect(throws: NATSError.self) { try await client.publish("x", to: subject, reply: reply) },
+                await #expect(throws: NATSError.self) { try await client.publish(ByteBuffer(string: "x"), to: subject, reply: reply) },
+                await #expect(throws: NATSError.self) { try await client.publish([UInt8(1)], to: subject, reply: reply) },
+            ]
+            #expect(errors.map { $0?.kind } == [.invalidSubject, .invalidSubject, .invalidSubject])
+        }
+        client.connection.state.withLock { $0.restInFlight = false }
+        try await client.publish("fine", to: "after")
+        #expect(try await server.nextOp() == .pub(subject: "after", reply: nil, payload: Array("fine".utf8)))
+        #expect(client.statistics.outMessages == 1)
+        await client.close()
+    }
+
     /// A sparse publisher sends its own message (the writer sleeps); a transport that takes
     /// only a few bytes at once leaves the rest to the writer, which sends it before anything
     /// else: the server gets every message whole and in order, with a PING between them.

@@ -330,6 +330,42 @@ struct CollectTimeout: Error, CustomStringConvertible {
         }
     }
 
+    /// Each publish form refuses an empty subject and whitespace in the subject or the reply,
+    /// sending nothing; a subject with a control byte that is not whitespace takes the full
+    /// check's way and arrives, and the connection stays up throughout.
+    @Test func publishRefusesWhatBreaksFramingAndSendsTheRest() async throws {
+        try await withNATSServer { server in
+            let client = try await NATSClient.connect(server.clientURL)
+            let all = try await client.subscribe(to: ">")
+            try await client.flush()
+            for (subject, reply) in [("has space", nil), ("", nil), ("tab\there", nil), ("crlf\r\nPUB x 1", nil),
+                                     ("ok", "has space"), ("ok", "line\n")] as [(String, String?)] {
+                let forms: [(String, () async throws -> Void)] = [
+                    ("ByteBuffer", { try await client.publish(ByteBuffer(string: "x"), to: subject, reply: reply) }),
+                    ("String", { try await client.publish("x", to: subject, reply: reply) }),
+                    ("bytes", { try await client.publish([UInt8](repeating: 1, count: 3), to: subject, reply: reply) }),
+                ]
+                for (form, publish) in forms {
+                    do {
+                        try await publish()
+                        Issue.record("\(form) to \(subject.debugDescription) reply \(String(describing: reply)) was sent")
+                    } catch {
+                        #expect((error as? NATSError)?.kind == .invalidSubject, "\(form): \(error)")
+                    }
+                }
+            }
+            let control = "ctl\u{01}x"
+            try await client.publish("a", to: control)
+            try await client.publish("b", to: control, reply: "r\u{7F}")
+            try await client.publish([UInt8](repeating: 0x63, count: 1), to: control)
+            try await client.publish("last", to: "done")
+            let got = try await collect(all, count: 4).map { "\($0.subject) \($0.replyTo ?? "-") \($0.string)" }
+            #expect(got == ["\(control) - a", "\(control) r\u{7F} b", "\(control) - c", "done - last"])
+            #expect(client.isConnected)
+            await client.close()
+        }
+    }
+
     @Test func permissionsViolationIsAnEvent() async throws {
         let config = """
         authorization {

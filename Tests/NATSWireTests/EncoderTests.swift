@@ -91,6 +91,33 @@ func encodedOutbound(_ body: (inout OutboundBuffer) -> Void) -> String {
         #expect(raw == typed)
     }
 
+    /// The checked PUB writes what `writePub` writes when subject and reply have only visible
+    /// bytes, and nothing at all (returning false) when either has a space, a control byte or
+    /// is empty, with the buffer holding what it held before.
+    @Test func visiblePubWritesOnlyVisibleSubjects() {
+        let long = String(repeating: "tok.", count: 20) + "end"
+        for (subject, reply) in [("foo", nil), ("foo", "bar"), (long, nil), ("a.*.>", long), ("é.ü", "r")] as [(String, String?)] {
+            let checked = encodedOutbound { b in
+                #expect(ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: ByteBuffer(string: "hello"), to: &b))
+                #expect(ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: Array("hi".utf8), to: &b))
+            }
+            let plain = encodedOutbound { b in
+                ClientOpEncoder.writePub(subject: subject, reply: reply, payload: ByteBuffer(string: "hello"), to: &b)
+                ClientOpEncoder.writePub(subject: subject, reply: reply, payload: Array("hi".utf8), to: &b)
+            }
+            #expect(checked == plain)
+        }
+        for (subject, reply) in [("a b", nil), ("", nil), ("a\tb", nil), ("a\r\nPUB x 1", nil), ("ctl\u{01}", nil), (long + " ", nil),
+                                 ("ok", "has space"), ("ok", ""), ("ok", "r\n"), ("ok", long + "\u{7}")] as [(String, String?)] {
+            let text = encodedOutbound { b in
+                ClientOpEncoder.writePing(to: &b)
+                #expect(!ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: ByteBuffer(string: "x"), to: &b))
+                #expect(!ClientOpEncoder.writeVisiblePub(subject: subject, reply: reply, payload: Array("x".utf8), to: &b))
+            }
+            #expect(text == "PING\r\n")
+        }
+    }
+
     /// A copy of an OutboundBuffer keeps its bytes when the original is written or cleared.
     @Test func outboundBufferCopiesOnWrite() {
         var a = OutboundBuffer(minimumCapacity: 0)

@@ -42,6 +42,22 @@ import Testing
         }
     }
 
+    /// The publish path's check while encoding: any byte below 0x21 sends a subject to the
+    /// full validation, wherever it is; an empty one too.
+    @Test func onlyVisibleBytesMeansNothingBelow0x21() {
+        #expect(!SubjectValidation.hasOnlyVisibleBytes(UnsafeBufferPointer(start: nil, count: 0)))
+        for length in [1, 5, 16, 33] {
+            for position in Set([0, length / 2, length - 1]) {
+                for value in UInt8.min...UInt8.max {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = value
+                    let visible = bytes.withUnsafeBufferPointer(SubjectValidation.hasOnlyVisibleBytes)
+                    #expect(visible == (value >= 0x21), "byte \(value) at \(position) of \(length)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: ["foo", "foo.bar", "foo.*", "foo.>", "*", ">"])
     func validSubscribe(subject: String) throws {
         try SubjectValidation.validateSubscribe(subject)
