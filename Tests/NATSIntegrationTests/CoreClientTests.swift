@@ -386,15 +386,16 @@ struct CollectTimeout: Error, CustomStringConvertible {
     }
 
     @Test func closedPortFailsFast() async throws {
-        let port = try LocalPorts.freePort()
-        let start = ContinuousClock.now
-        do {
-            _ = try await NATSClient.connect("nats://127.0.0.1:\(port)")
-            Issue.record("expected a connection error")
-        } catch {
-            #expect(error.kind == .connection)
+        try await LocalPorts.withRefusingPort { port in
+            let start = ContinuousClock.now
+            do throws(NATSError) {
+                _ = try await NATSClient.connect("nats://127.0.0.1:\(port)")
+                Issue.record("expected a connection error")
+            } catch {
+                #expect(error.kind == .connection)
+            }
+            #expect(ContinuousClock.now - start < .seconds(2))
         }
-        #expect(ContinuousClock.now - start < .seconds(2))
     }
 
     @Test func statisticsCount() async throws {

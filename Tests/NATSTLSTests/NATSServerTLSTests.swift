@@ -11,91 +11,82 @@ import Testing
 import Glibc
 #endif
 
-/// Interop with Go's TLS stack: our TLSStream against a real `nats-server`.
-@Suite(.timeLimit(.minutes(1)), .enabled(if: NATSServerProcess.isInstalled))
+/// Interop with Go's TLS stack: our TLSStream against a real `nats-server` (NATSTestSupport's:
+/// its own free ports, and ready only once its /varz names it, so that a test never talks to
+/// another test's server that raced it to a port).
+@Suite(.timeLimit(.minutes(1)))
 struct NATSServerTLSTests {
     @Test(arguments: [TLSVersion.v1_2, .v1_3])
     func handshakeFirstThenPingPong(version: TLSVersion) async throws {
         let certs = try await Fixture.certs()
-        let server = try await NATSServerProcess.start(tls: """
-            cert_file: "\(certs.serverCertificate)"
-            key_file: "\(certs.serverKey)"
-            handshake_first: true
-            """)
-        defer { server.stop() }
-        let tcp = try await SocketStream.connect(port: server.port)
-        let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
-        let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "127.0.0.1", timeout: .seconds(10))
-        #expect(tls.connectionInfo.version == (version == .v1_2 ? "TLSv1.2" : "TLSv1.3"))
-        #expect(tls.connectionInfo.peerSubject == "CN=localhost,O=NATS Test")
-        try await pingPong(tls)
-        await tls.close()
+        let tls = NATSServer.Options.TLSFiles(certFile: certs.serverCertificate, keyFile: certs.serverKey)
+        try await withNATSServer(NATSServer.Options(tls: tls, tlsHandshakeFirst: true)) { server in
+            let tcp = try await SocketStream.connect(port: server.port)
+            let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
+            let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "127.0.0.1", timeout: .seconds(10))
+            #expect(tls.connectionInfo.version == (version == .v1_2 ? "TLSv1.2" : "TLSv1.3"))
+            #expect(tls.connectionInfo.peerSubject == "CN=localhost,O=NATS Test")
+            try await pingPong(tls)
+            await tls.close()
+        }
     }
 
     @Test func upgradeAfterPlaintextInfoWithMutualTLS() async throws {
         let certs = try await Fixture.certs()
-        let server = try await NATSServerProcess.start(tls: """
-            cert_file: "\(certs.serverCertificate)"
-            key_file: "\(certs.serverKey)"
-            ca_file: "\(certs.caCertificate)"
-            verify: true
-            """)
-        defer { server.stop() }
-        let tcp = try await SocketStream.connect(port: server.port)
-        let info = try await readLine(tcp)
-        #expect(info.hasPrefix("INFO "))
-        #expect(info.contains("\"tls_required\":true"))
-        let config = try await Fixture.client {
-            $0.clientCertificate = .file(certs.clientRSACertificate)
-            $0.clientKey = .file(certs.clientRSAKeyPKCS1)
-        }
-        let tls = try await TLSStream.connect(
-            over: tcp,
-            context: try TLSContext(configuration: config),
-            serverHostname: "localhost",
-            timeout: .seconds(10)
+        let tls = NATSServer.Options.TLSFiles(
+            certFile: certs.serverCertificate, keyFile: certs.serverKey, caFile: certs.caCertificate, verifyClients: true
         )
-        try await pingPong(tls, infoOverTLS: false)
-        await tls.close()
+        try await withNATSServer(NATSServer.Options(tls: tls)) { server in
+            let tcp = try await SocketStream.connect(port: server.port)
+            let info = try await readLine(tcp)
+            #expect(info.hasPrefix("INFO "))
+            #expect(info.contains("\"tls_required\":true"))
+            let config = try await Fixture.client {
+                $0.clientCertificate = .file(certs.clientRSACertificate)
+                $0.clientKey = .file(certs.clientRSAKeyPKCS1)
+            }
+            let tls = try await TLSStream.connect(
+                over: tcp,
+                context: try TLSContext(configuration: config),
+                serverHostname: "localhost",
+                timeout: .seconds(10)
+            )
+            try await pingPong(tls, infoOverTLS: false)
+            await tls.close()
+        }
     }
 
     @Test(arguments: [TLSVersion.v1_2, .v1_3])
     func serverRequiresClientCertificate(version: TLSVersion) async throws {
         let certs = try await Fixture.certs()
-        let server = try await NATSServerProcess.start(tls: """
-            cert_file: "\(certs.serverCertificate)"
-            key_file: "\(certs.serverKey)"
-            ca_file: "\(certs.caCertificate)"
-            verify: true
-            handshake_first: true
-            """)
-        defer { server.stop() }
-        let tcp = try await SocketStream.connect(port: server.port)
-        let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
-        var error: TLSError?
-        do {
-            let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
-            _ = try await tls.read()
-        } catch let failure as TLSError {
-            error = failure
+        let tls = NATSServer.Options.TLSFiles(
+            certFile: certs.serverCertificate, keyFile: certs.serverKey, caFile: certs.caCertificate, verifyClients: true
+        )
+        try await withNATSServer(NATSServer.Options(tls: tls, tlsHandshakeFirst: true)) { server in
+            let tcp = try await SocketStream.connect(port: server.port)
+            let context = try await TLSContext(configuration: try Fixture.client(maximum: version))
+            var error: TLSError?
+            do {
+                let tls = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
+                _ = try await tls.read()
+            } catch let failure as TLSError {
+                error = failure
+            }
+            #expect(error?.kind == .clientCertificateRequired)
         }
-        #expect(error?.kind == .clientCertificateRequired)
     }
 
     @Test func hostnameMismatchAgainstRealServer() async throws {
         let certs = try await Fixture.certs()
-        let server = try await NATSServerProcess.start(tls: """
-            cert_file: "\(certs.wrongNameCertificate)"
-            key_file: "\(certs.wrongNameKey)"
-            handshake_first: true
-            """)
-        defer { server.stop() }
-        let tcp = try await SocketStream.connect(port: server.port)
-        let context = try await TLSContext(configuration: try Fixture.client())
-        let error = await #expect(throws: TLSError.self) {
-            _ = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
+        let tls = NATSServer.Options.TLSFiles(certFile: certs.wrongNameCertificate, keyFile: certs.wrongNameKey)
+        try await withNATSServer(NATSServer.Options(tls: tls, tlsHandshakeFirst: true)) { server in
+            let tcp = try await SocketStream.connect(port: server.port)
+            let context = try await TLSContext(configuration: try Fixture.client())
+            let error = await #expect(throws: TLSError.self) {
+                _ = try await TLSStream.connect(over: tcp, context: context, serverHostname: "localhost", timeout: .seconds(10))
+            }
+            #expect(error?.kind == .hostnameMismatch)
         }
-        #expect(error?.kind == .hostnameMismatch)
     }
 
     /// With handshake_first the INFO comes over TLS; otherwise it came in plaintext before.
@@ -117,79 +108,6 @@ struct NATSServerTLSTests {
             bytes.append(contentsOf: chunk.readableBytesView)
         }
         return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-}
-
-/// A `nats-server` child process with a TLS block, on a free loopback port.
-final class NATSServerProcess: Sendable {
-    static let isInstalled: Bool = {
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
-        return paths.contains { FileManager.default.isExecutableFile(atPath: "\($0)/nats-server") }
-    }()
-
-    let port: Int
-    private let process: Process
-
-    private init(port: Int, process: Process) {
-        self.port = port
-        self.process = process
-    }
-
-    static func start(tls: String) async throws -> NATSServerProcess {
-        let port = try freePort()
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("nats-tls-\(UUID().uuidString).conf")
-        try """
-            listen: "127.0.0.1:\(port)"
-            tls {
-            \(tls)
-              timeout: 10
-            }
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["nats-server", "-c", config.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let server = NATSServerProcess(port: port, process: process)
-        // Wait (bounded) until the port accepts connections.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if let probe = try? await SocketStream.connect(port: port) {
-                await probe.close()
-                return server
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        server.stop()
-        throw SocketError(message: "nats-server did not start listening on port \(port)")
-    }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketError(message: "socket() failed") }
-        defer { Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { throw SocketError(message: "bind() failed") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw SocketError(message: "getsockname() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

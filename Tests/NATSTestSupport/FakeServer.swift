@@ -170,6 +170,14 @@ public enum LocalPorts {
     public static func freePort() throws -> Int {
         try FreePorts.allocate(1)[0]
     }
+
+    /// Runs `body` with a loopback port that refuses connections throughout: it stays bound
+    /// (not listening) until `body` returns, so no server or outgoing connection can take it.
+    public static func withRefusingPort<T>(isolation: isolated (any Actor)? = #isolation, _ body: (Int) async throws -> T) async throws -> T {
+        let (fd, port) = try FreePorts.bindLoopback()
+        defer { close(fd) }
+        return try await body(port)
+    }
 }
 
 /// Runs blocking work (waiting for a process, blocking file or socket I/O) on a thread of its

@@ -730,33 +730,47 @@ enum FreePorts {
         defer { for fd in sockets { close(fd) } }
         var ports: [Int] = []
         for _ in 0..<count {
-            #if canImport(Glibc)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-            let fd = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            guard fd >= 0 else { throw NATSServerError("socket() failed: errno \(errno)") }
+            let (fd, port) = try bindLoopback()
             sockets.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard bound == 0 else { throw NATSServerError("bind() failed: errno \(errno)") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getsockname(fd, $0, &length)
-                }
-            }
-            guard named == 0 else { throw NATSServerError("getsockname() failed: errno \(errno)") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+            ports.append(port)
         }
         return ports
+    }
+
+    /// A TCP socket bound to a free port on 127.0.0.1 (not listening), and that port.
+    static func bindLoopback() throws -> (fd: Int32, port: Int) {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw NATSServerError("socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw NATSServerError("bind() failed: errno \(code)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getsockname(fd, $0, &length)
+            }
+        }
+        guard named == 0 else {
+            let code = errno
+            close(fd)
+            throw NATSServerError("getsockname() failed: errno \(code)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }
 
