@@ -199,7 +199,7 @@ final class Connection: Sendable {
                 return
             }
             if let last = entry.lastAttempt {
-                let elapsed = ContinuousClock.now - last
+                let elapsed = Moment.now - last
                 let wait = Backoff.delay(pass: pass, tls: entry.url.requiresTLS || connector.usesTLS(options),
                                          options: options.reconnect, random: Double.random(in: 0...1, using: &rng))
                 if elapsed < wait {
@@ -347,9 +347,11 @@ final class Connection: Sendable {
         guard !options.reconnect.ignoreDiscoveredServers else { return }
         let announced = url.isWebSocket ? info.wsConnectURLs : info.connectURLs
         guard !announced.isEmpty else { return }
-        var rng = SystemRandomNumberGenerator()
         let added = state.withLock { s in
-            s.pool.mergeDiscovered(announced, template: url, using: &rng, shuffle: !options.reconnect.retainServersOrder)
+            // Made here, not captured: the address of a captured zero-sized inout value is
+            // undefined, and ThreadSanitizer's instrumentation of the access dereferenced it.
+            var rng = SystemRandomNumberGenerator()
+            return s.pool.mergeDiscovered(announced, template: url, using: &rng, shuffle: !options.reconnect.retainServersOrder)
         }
         if !added.isEmpty {
             events.emit(.discoveredServers(added.map(\.description)))

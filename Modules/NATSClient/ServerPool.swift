@@ -12,7 +12,7 @@ struct ServerPool: Sendable {
         /// Consecutive authorization errors.
         var authErrors = 0
         /// When it was last tried (monotonic), if ever.
-        var lastAttempt: ContinuousClock.Instant? = nil
+        var lastAttempt: Moment? = nil
     }
 
     private(set) var entries: [Entry]
@@ -40,7 +40,7 @@ struct ServerPool: Sendable {
         return e
     }
 
-    mutating func recordAttempt(_ url: ServerURL, at instant: ContinuousClock.Instant) {
+    mutating func recordAttempt(_ url: ServerURL, at instant: Moment) {
         update(url) { $0.lastAttempt = instant }
     }
 
