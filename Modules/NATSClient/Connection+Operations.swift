@@ -112,7 +112,7 @@ extension Connection {
             try validatePublish(subject: subject, reply: reply, headers: headers)
             return try tryPublish(payload, subject: subject, reply: reply, headers: headers)
         }
-        switch try send(size: payload.byteCount, urgent: reply != nil, { payload.writeVisiblePub(subject: subject, reply: reply, to: &$0) }) {
+        switch try enqueueAndSend(size: payload.byteCount, urgent: reply != nil, { payload.writeVisiblePub(subject: subject, reply: reply, to: &$0) }) {
         case .sent:
             return true
         case .full:
@@ -149,14 +149,15 @@ extension Connection {
     /// `encode` always writes.
     @inline(__always)
     private func tryEnqueue(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> Bool {
-        try send(size: size, urgent: urgent, encode) == .sent
+        try enqueueAndSend(size: size, urgent: urgent, encode) == .sent
     }
 
+    /// `sent`: appended (and sent, or the writer woken); otherwise nothing was appended.
     enum SendOutcome { case sent, full, notVisible }
 
     /// Appends under the lock, then wakes the writer or sends the batch itself as decided there.
     @inline(__always)
-    private func send(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> SendOutcome {
+    private func enqueueAndSend(size: Int, urgent: Bool, _ encode: (inout OutboundBuffer) -> Bool) throws(NATSError) -> SendOutcome {
         switch try enqueuePublish(size: size, mayWait: true, urgent: urgent, encode) {
         case .done(let writer):
             writer?.wake()
