@@ -45,10 +45,9 @@ public enum SubjectValidation {
         return low & 0x80 == 0
     }
 
-    /// Whether `bytes` is non-empty and free of whitespace: one pass over contiguous bytes
-    /// (iterating `String.UTF8View` cost a tenth of a small publish) that only notes whether
-    /// any byte is a space or a control byte, without a branch per byte; only then a second
-    /// pass looks for whitespace.
+    /// Whether `bytes` is non-empty and free of whitespace, over contiguous bytes (iterating
+    /// `String.UTF8View` cost a tenth of a small publish): ``hasOnlyVisibleBytes(_:)`` first,
+    /// and only when it finds a byte below 0x21 a second pass looks for whitespace.
     @inline(__always)
     private static func isPlainToken(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !bytes.isEmpty else { return false }
