@@ -5,6 +5,9 @@ internal import CNATSOpenSSL
 /// Building reads every certificate and key file, so it does blocking disk I/O; after
 /// that the context is immutable and may be shared by any number of connections on any
 /// thread. Build a new one to pick up rotated files.
+///
+/// `@unchecked Sendable`: no lock; the `SSL_CTX` is configured in `init` and only read after
+/// (OpenSSL makes creating sessions from a shared context thread-safe).
 public final class TLSContext: @unchecked Sendable {
     // No lock: `ctx` is only configured inside init; afterwards OpenSSL only reads it and
     // guards its own reference counts and caches.
