@@ -361,10 +361,10 @@ final class Connection: Sendable {
     /// The messages the reader routed to one subscription and has not queued yet, and the
     /// parked consumers to wake: a chunk's messages are queued with one lock per run of
     /// messages for the same subscription, not one per message.
-    struct Deliveries {
+    struct Deliveries: ~Copyable {
         var queue: SubscriptionQueue?
         var sid: UInt64 = 0
-        var messages: [NATSMessage] = []
+        var messages = MessageRing()
         var bytes = 0
         var wakeups: [SubscriptionQueue.Wakeup] = []
     }
@@ -428,9 +428,9 @@ final class Connection: Sendable {
         guard !deliveries.messages.isEmpty else { return }
         let (firstDrop, wakeup) = queue.enqueue(contentsOf: &deliveries.messages, bytes: deliveries.bytes)
         deliveries.bytes = 0
-        // The array the queue swapped back may have grown with a backlog: the reader's runs
-        // are short (one read's worth), so a large one is let go rather than kept per reader.
-        if deliveries.messages.capacity > 4096 { deliveries.messages = [] }
+        // The reader's runs are short (one read's worth): storage grown by a long one is let
+        // go rather than kept per reader.
+        deliveries.messages.shrinkIfEmpty(to: SubscriptionQueue.keptCapacity)
         if let wakeup { deliveries.wakeups.append(wakeup) }
         if firstDrop {
             logger.info("slow consumer, dropping messages", metadata: ["nats.sid": "\(deliveries.sid)"])

@@ -47,9 +47,9 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let queue: SubscriptionQueue
         let guardian: UnsubscribeOnRelease
-        /// Messages taken from the queue in one go, last first: handed out without locking,
-        /// each moved out of the batch (no reference-count traffic on its bytes).
-        private var batch: [NATSMessage] = []
+        /// Messages taken from the queue in one go: handed out without locking, each moved
+        /// out of the batch (no reference-count traffic on its bytes).
+        private let batch = Batch()
 
         init(queue: SubscriptionQueue, guardian: UnsubscribeOnRelease) {
             self.queue = queue
@@ -64,11 +64,8 @@ public struct NATSSubscription: AsyncSequence, Sendable {
         /// The next message, waiting on `actor` (the caller's, in a `for try await` loop), so
         /// that an actor iterating a subscription does not hop off its executor per message.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> NATSMessage? {
-            if let message = batch.popLast() { return message }
-            if queue.takeAll(into: &batch) {
-                batch.reverse()
-                if let message = batch.popLast() { return message }
-            }
+            if let message = batch.messages.popFirst() { return message }
+            if queue.takeAll(into: &batch.messages), let message = batch.messages.popFirst() { return message }
             return try await queue.next(isolation: actor)
         }
     }
@@ -76,6 +73,16 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
 @available(*, unavailable)
 extension NATSSubscription.AsyncIterator: Sendable {}
+
+extension NATSSubscription.AsyncIterator {
+    /// The iterator's batch. A class, since the ring cannot be copied and an iterator can;
+    /// copies of one iterator share it. Used only by the iterator, which is not `Sendable`,
+    /// and never across a suspension, so no access to it overlaps another: exclusivity is
+    /// not checked at run time on this per-message path.
+    final class Batch {
+        @exclusivity(unchecked) var messages = MessageRing()
+    }
+}
 
 /// Sends UNSUB when the iteration that owns it ends.
 final class UnsubscribeOnRelease: Sendable {

@@ -4,9 +4,10 @@ import Synchronization
 /// The bounded buffer between the reader task and one subscription's consumer.
 final class SubscriptionQueue: Sendable {
 
-    struct State {
-        var items: [NATSMessage] = []
-        var head = 0
+    struct State: ~Copyable {
+        /// Moved in from the reader's chunk and out to the consumer: no reference counting
+        /// per message on the way.
+        var items = MessageRing()
         var bytes = 0
         /// The parked consumer. An unsafe continuation: its layout is known to the compiler (a
         /// checked one is resilient), which keeps value-witness calls off the delivery path.
@@ -32,7 +33,7 @@ final class SubscriptionQueue: Sendable {
     }
 
     var droppedCount: UInt64 { state.withLock { $0.dropped } }
-    var pendingCount: Int { state.withLock { $0.items.count - $0.head } }
+    var pendingCount: Int { state.withLock { $0.items.count } }
 
     /// A parked consumer to resume with its message, after the reader finished its chunk.
     struct Wakeup: Sendable {
@@ -45,43 +46,40 @@ final class SubscriptionQueue: Sendable {
     /// parked consumer through the returned wakeup, which the caller resumes once it has
     /// queued the rest of its chunk (one wake per chunk). A message over the pending limits
     /// is dropped; `true` when that started a slow-consumer episode. Leaves `messages` empty,
-    /// with storage to reuse.
-    func enqueue(contentsOf messages: inout [NATSMessage], bytes: Int) -> (firstDrop: Bool, wakeup: Wakeup?) {
+    /// with storage to reuse (its own, or the empty queue's it was swapped with).
+    func enqueue(contentsOf messages: inout MessageRing, bytes: Int) -> (firstDrop: Bool, wakeup: Wakeup?) {
         guard !messages.isEmpty else { return (false, nil) }
         return state.withLock { s in
-            defer { messages.removeAll(keepingCapacity: true) }
-            if s.finished { return (false, nil) }
+            if s.finished {
+                messages.removeAll(keepingCapacity: true)
+                return (false, nil)
+            }
             var wakeup: Wakeup?
-            var start = 0
             var bytes = bytes
-            if let waiter = s.waiter {
+            if let waiter = s.waiter, let first = messages.popFirst() {
                 s.waiter = nil
                 s.slow = false
-                wakeup = Wakeup(continuation: waiter, message: messages[0])
-                bytes -= messages[0].payloadSize
-                start = 1
+                bytes -= first.payloadSize
+                wakeup = Wakeup(continuation: waiter, message: first)
             }
-            if s.head == s.items.count {
-                s.items.removeAll(keepingCapacity: true)
-                s.head = 0
-            }
-            let rest = messages.count - start
-            if rest == 0 { return (false, wakeup) }
-            // All of them fit: the common case, one append (or a swap of the arrays).
-            if s.items.count - s.head + rest <= maxMessages && s.bytes + bytes <= maxBytes {
+            if messages.isEmpty { return (false, wakeup) }
+            // All of them fit: the common case, moved over in one go; into an empty queue by
+            // swapping storage when the queue's (which the consumer handed back) is as large,
+            // so that the reader does not grow its own again.
+            if s.items.count + messages.count <= maxMessages && s.bytes + bytes <= maxBytes {
                 s.slow = false
                 s.bytes += bytes
-                if start == 0 && s.items.isEmpty {
+                if s.items.isEmpty && s.items.capacity >= messages.capacity {
                     swap(&s.items, &messages)
                 } else {
-                    s.items.append(contentsOf: messages[start...])
+                    s.items.append(movingFrom: &messages)
                 }
                 return (false, wakeup)
             }
             var firstDrop = false
-            for i in start..<messages.count {
-                let size = messages[i].payloadSize
-                if s.items.count - s.head >= maxMessages || s.bytes + size > maxBytes {
+            while let message = messages.popFirst() {
+                let size = message.payloadSize
+                if s.items.count >= maxMessages || s.bytes + size > maxBytes {
                     s.dropped += 1
                     if !s.slow {
                         s.slow = true
@@ -90,7 +88,7 @@ final class SubscriptionQueue: Sendable {
                     continue
                 }
                 s.slow = false
-                s.items.append(messages[i])
+                s.items.append(message)
                 s.bytes += size
             }
             return (firstDrop, wakeup)
@@ -106,7 +104,7 @@ final class SubscriptionQueue: Sendable {
             let w = s.waiter
             s.waiter = nil
             var d: [CheckedContinuation<Void, Never>] = []
-            if s.items.count == s.head {
+            if s.items.isEmpty {
                 d = s.drainWaiters
                 s.drainWaiters = []
             }
@@ -122,7 +120,7 @@ final class SubscriptionQueue: Sendable {
     func waitUntilDrained() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
-                if s.finished && s.items.count == s.head { return true }
+                if s.finished && s.items.isEmpty { return true }
                 s.drainWaiters.append(c)
                 return false
             }
@@ -130,18 +128,15 @@ final class SubscriptionQueue: Sendable {
         }
     }
 
-    /// Moves every queued message to `batch` (which must be empty) under one lock; returns
-    /// whether there were any. The consumer then iterates its batch without locking.
-    func takeAll(into batch: inout [NATSMessage]) -> Bool {
+    /// Moves every queued message to `batch` (which must be empty) under one lock, by
+    /// swapping the two (the queue keeps the batch's storage); returns whether there were any.
+    /// The consumer then iterates its batch without locking.
+    func takeAll(into batch: inout MessageRing) -> Bool {
+        // Storage grown by a backlog is let go rather than kept per consumer.
+        batch.shrinkIfEmpty(to: Self.keptCapacity)
         let drained: [CheckedContinuation<Void, Never>]? = state.withLock { s in
-            guard s.head < s.items.count else { return nil }
-            if s.head == 0 {
-                swap(&s.items, &batch)
-            } else {
-                batch.append(contentsOf: s.items[s.head...])
-                s.items.removeAll(keepingCapacity: true)
-            }
-            s.head = 0
+            guard !s.items.isEmpty else { return nil }
+            swap(&s.items, &batch)
             s.bytes = 0
             guard s.finished else { return [] }
             let d = s.drainWaiters
@@ -206,17 +201,20 @@ final class SubscriptionQueue: Sendable {
     }
 }
 
+extension SubscriptionQueue {
+    /// The most messages whose storage a queue, a consumer's batch or a reader keeps once
+    /// emptied (a power of two): a backlog's is let go.
+    static let keptCapacity = 4096
+}
+
 extension SubscriptionQueue.State {
     /// The oldest queued message, and the drain waiters to wake if that emptied a finished queue.
     mutating func popFirst() -> (NATSMessage, [CheckedContinuation<Void, Never>])? {
-        guard head < items.count else { return nil }
-        let m = items[head]
-        head += 1
+        guard let m = items.popFirst() else { return nil }
         bytes -= m.payloadSize
         var drained: [CheckedContinuation<Void, Never>] = []
-        if head == items.count {
-            items.removeAll(keepingCapacity: items.count < 4096)
-            head = 0
+        if items.isEmpty {
+            items.shrinkIfEmpty(to: SubscriptionQueue.keptCapacity)
             if finished {
                 drained = drainWaiters
                 drainWaiters = []
