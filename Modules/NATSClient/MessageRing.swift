@@ -4,16 +4,20 @@
 /// so no reference count changes on its bytes on the way; an array would copy each one into
 /// the next array (a generic copy through the type's value witness) and release it from the
 /// last. Capacity is a power of two and kept when emptied.
+@usableFromInline
 struct MessageRing: ~Copyable, @unchecked Sendable {  // noncopyable: one owner at a time, and its elements are Sendable
-    private var storage: UnsafeMutablePointer<NATSMessage>?
+    @usableFromInline var storage: UnsafeMutablePointer<NATSMessage>?
     /// A power of two, or 0 before the first append.
-    private(set) var capacity = 0
+    @usableFromInline var capacity = 0
     /// The slot of the oldest message.
-    private var head = 0
-    private(set) var count = 0
+    @usableFromInline var head = 0
+    @usableFromInline var count = 0
 
-    init() {}
+    @usableFromInline init() {}
 
+    // Inlinable, since the consumer's inlined loop reaches it: Swift 6.3's optimizer aborts
+    // ("inlining a resilient function into a fragile function") when it is not.
+    @inlinable
     deinit {
         Self.release(storage, head: head, count: count, capacity: capacity)
     }
@@ -28,7 +32,8 @@ struct MessageRing: ~Copyable, @unchecked Sendable {  // noncopyable: one owner 
         count &+= 1
     }
 
-    /// Removes and returns the oldest message.
+    /// Removes and returns the oldest message (inlined into the consumer's loop).
+    @inlinable
     mutating func popFirst() -> NATSMessage? {
         guard count > 0, let storage else { return nil }
         let message = (storage + head).move()
@@ -110,14 +115,16 @@ struct MessageRing: ~Copyable, @unchecked Sendable {  // noncopyable: one owner 
         head = 0
     }
 
-    private static func deinitialize(_ storage: UnsafeMutablePointer<NATSMessage>?, head: Int, count: Int, capacity: Int) {
+    @usableFromInline
+    static func deinitialize(_ storage: UnsafeMutablePointer<NATSMessage>?, head: Int, count: Int, capacity: Int) {
         guard let storage, count > 0 else { return }
         let firstRun = Swift.min(count, capacity &- head)
         (storage + head).deinitialize(count: firstRun)
         storage.deinitialize(count: count &- firstRun)
     }
 
-    private static func release(_ storage: UnsafeMutablePointer<NATSMessage>?, head: Int, count: Int, capacity: Int) {
+    @usableFromInline
+    static func release(_ storage: UnsafeMutablePointer<NATSMessage>?, head: Int, count: Int, capacity: Int) {
         deinitialize(storage, head: head, count: count, capacity: capacity)
         storage?.deallocate()
     }

@@ -49,7 +49,7 @@ public struct NATSSubscription: AsyncSequence, Sendable {
         let guardian: UnsubscribeOnRelease
         /// Messages taken from the queue in one go: handed out without locking, each moved
         /// out of the batch (no reference-count traffic on its bytes).
-        private let batch = Batch()
+        @usableFromInline let batch = Batch()
 
         init(queue: SubscriptionQueue, guardian: UnsubscribeOnRelease) {
             self.queue = queue
@@ -63,8 +63,17 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
         /// The next message, waiting on `actor` (the caller's, in a `for try await` loop), so
         /// that an actor iterating a subscription does not hop off its executor per message.
+        /// Inlined into the loop, so that a message already taken from the queue costs no
+        /// call into the client (an async call: a frame and an executor check each).
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> NATSMessage? {
             if let message = batch.messages.popFirst() { return message }
+            return try await nextFromQueue(isolation: actor)
+        }
+
+        /// The next message once the batch is used up: the queue's, or the first to arrive.
+        @usableFromInline
+        func nextFromQueue(isolation actor: isolated (any Actor)?) async throws -> NATSMessage? {
             if queue.takeAll(into: &batch.messages), let message = batch.messages.popFirst() { return message }
             return try await queue.next(isolation: actor)
         }
@@ -79,8 +88,9 @@ extension NATSSubscription.AsyncIterator {
     /// copies of one iterator share it. Used only by the iterator, which is not `Sendable`,
     /// and never across a suspension, so no access to it overlaps another: exclusivity is
     /// not checked at run time on this per-message path.
+    @usableFromInline
     final class Batch {
-        @exclusivity(unchecked) var messages = MessageRing()
+        @usableFromInline @exclusivity(unchecked) var messages = MessageRing()
     }
 }
 
