@@ -204,7 +204,7 @@ final class SubscriptionQueue: Sendable {
 extension SubscriptionQueue {
     /// The most messages whose storage a queue, a consumer's batch or a reader keeps once
     /// emptied (a power of two): a backlog's is let go.
-    static let keptCapacity = 4096
+    static var keptCapacity: Int { 4096 }
 }
 
 extension SubscriptionQueue.State {
