@@ -125,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NATSTransportTests",
-            dependencies: ["NATSTransport", "NATSTestSupport", nioCore],
+            dependencies: ["NATSTransport", "NATSTestSupport", nioCore, nioPosix],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,8 +2,8 @@
 @_exported public import NATSWire
 @_exported public import NATSTLS
 @_exported public import NATSWebSocket
+@_exported public import NATSTransport
 public import NIOCore
-import NATSTransport
 import Synchronization
 
 /// A connection to a NATS server or cluster.
@@ -98,7 +98,9 @@ public final class NATSClient: Sendable {
     /// loop. Keep such handlers brief: while one runs, the loop does no I/O. Likewise a task
     /// that sends requests one after another: each reply resumes it in the turn of the loop
     /// that read it, where a task on the global executor waits for one of its threads to wake
-    /// (BENCHMARKS.md measures both).
+    /// (BENCHMARKS.md measures both). Where latency matters more than a core's worth of CPU,
+    /// `options.dialer = TCPDialer(busyPoll: .microseconds(150))` also spares the loop's
+    /// thread the wake-up for each reply (``TCPDialer/busyPoll``).
     ///
     /// A bulk publisher in such a task encodes and sends in turn on one thread, like a
     /// single-threaded client, instead of alongside the writer: where the server shares the

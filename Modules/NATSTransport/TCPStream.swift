@@ -35,11 +35,14 @@ public final class TCPStream: ByteStream {
     /// The peer's address, like `127.0.0.1:4222`.
     public let remoteAddress: String?
 
-    init(channel: any Channel, inbound: TCPInboundQueue, socket: DirectSocket) {
+    init(channel: any Channel, inbound: TCPInboundQueue, socket: DirectSocket, busyPoll: Duration = .zero) {
         self.channel = channel
         self.inbound = inbound
         self.socket = socket
-        self.loopExecutor = EventLoopTaskExecutor(channel.eventLoop)
+        self.loopExecutor = EventLoopTaskExecutor(
+            channel.eventLoop,
+            busyPoll: busyPoll > .zero ? LoopJobQueue.BusyPoll(socket: socket, duration: busyPoll) : nil
+        )
         self.localAddress = channel.localAddress.map(Self.format)
         self.remoteAddress = channel.remoteAddress.map(Self.format)
     }
@@ -154,6 +157,13 @@ final class DirectSocket: Sendable {
         }
     }
 
+    /// Whether a read would not block now: bytes, the peer's end, or an error wait (or the
+    /// check itself failed). Does not wait.
+    func hasInput() -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) != 0
+    }
+
     /// Why the last send failed.
     var failure: TransportError {
         let error = state.withLock { $0.error }
@@ -187,8 +197,10 @@ final class EventLoopTaskExecutor: TaskExecutor {
     /// `queue.runQueued`, made once; it holds the queue, not the executor, so no cycle.
     private let drain: @Sendable () -> Void
 
-    init(_ loop: any EventLoop) {
-        let queue = LoopJobQueue()
+    /// With `busyPoll`, the loop checks that socket for a while after each run of jobs before
+    /// it sleeps (``TCPDialer/busyPoll``).
+    init(_ loop: any EventLoop, busyPoll: LoopJobQueue.BusyPoll? = nil) {
+        let queue = LoopJobQueue(busyPoll: busyPoll)
         self.loop = loop
         self.queue = queue
         self.drain = { queue.runQueued() }
@@ -221,7 +233,18 @@ final class LoopJobQueue: Sendable {
         var executor: UnownedTaskExecutor?
     }
 
+    /// A socket to keep checking after the queued jobs ran, and for how long.
+    struct BusyPoll: Sendable {
+        let socket: DirectSocket
+        let duration: Duration
+    }
+
     private let state = Mutex(State())
+    private let busyPoll: BusyPoll?
+
+    init(busyPoll: BusyPoll? = nil) {
+        self.busyPoll = busyPoll
+    }
 
     func prepare(owner: EventLoopTaskExecutor) {
         state.withLock { s in
@@ -241,7 +264,8 @@ final class LoopJobQueue: Sendable {
     }
 
     /// Runs the jobs queued so far, on the loop (those queued meanwhile get another turn of
-    /// the loop, so that its own I/O is not starved).
+    /// the loop, so that its own I/O is not starved); with busy polling, then keeps the
+    /// loop's thread awake for a while.
     func runQueued() {
         var (first, more, executor): (UnownedJob?, [UnownedJob], UnownedTaskExecutor?) = state.withLock { s in
             defer {
@@ -264,7 +288,24 @@ final class LoopJobQueue: Sendable {
             }
             return s.owner
         }
-        again?.scheduleDrain()
+        if let again {
+            again.scheduleDrain()
+        } else if let busyPoll {
+            pollBeforeSleeping(busyPoll)
+        }
+    }
+
+    /// Returns once the socket has input (NIO's next wait then returns at once, and the
+    /// bytes are read without waking the thread), a job was queued (its drain is scheduled
+    /// already), or `poll.duration` passed. Work NIO was handed from other threads meanwhile
+    /// waits until then.
+    private func pollBeforeSleeping(_ poll: BusyPoll) {
+        let clock = ContinuousClock()
+        let end = clock.now + poll.duration
+        repeat {
+            if poll.socket.hasInput() { return }
+            if state.withLock({ $0.first != nil }) { return }
+        } while clock.now < end
     }
 }
 

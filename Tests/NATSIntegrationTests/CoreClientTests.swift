@@ -208,6 +208,33 @@ struct CollectTimeout: Error, CustomStringConvertible {
         }
     }
 
+    /// A requester whose event loop polls before it sleeps (`TCPDialer.busyPoll`), sending
+    /// from that loop as the option's documentation suggests, gets every answer, in order.
+    @Test func busyPollingRequester() async throws {
+        try await withNATSServer { server in
+            let service = try await NATSClient.connect(server.clientURL)
+            let requests = try await service.subscribe(to: "svc.poll")
+            try await service.flush()
+            let responder = Task {
+                for try await m in requests { try await service.respond(to: m, with: m.payload) }
+            }
+            let options = ConnectOptions().dialer(TCPDialer(busyPoll: .microseconds(200)))
+            let client = try await NATSClient.connect(server.clientURL, options: options)
+            let executor = try #require(client.preferredExecutor)
+            let answers = try await Task(executorPreference: executor) { () throws -> [String] in
+                var answers: [String] = []
+                for i in 0..<200 {
+                    answers.append(try await client.request("\(i)", to: "svc.poll", timeout: .seconds(5)).string)
+                }
+                return answers
+            }.value
+            #expect(answers == (0..<200).map { "\($0)" })
+            responder.cancel()
+            await client.close()
+            await service.close()
+        }
+    }
+
     @Test func headersRoundTrip() async throws {
         try await withNATSServer { server in
             let client = try await NATSClient.connect(server.clientURL)

@@ -202,15 +202,29 @@ func doSub(url: String, n: Int) async {
     await client.close()
 }
 
+/// The requester's busy polling (TCPDialer.busyPoll), as its DocC recommends for a task that
+/// sends requests one after another: 150 µs, or NATSBENCH_REQ_BUSY_POLL_US (0: none).
+func requesterBusyPoll() -> Duration {
+    guard let text = ProcessInfo.processInfo.environment["NATSBENCH_REQ_BUSY_POLL_US"] else { return .microseconds(150) }
+    guard let us = Int(text), us >= 0 else {
+        var err = StandardError()
+        print("natsbench(swift): NATSBENCH_REQ_BUSY_POLL_US must be a number of microseconds, not \(text)", to: &err)
+        exit(2)
+    }
+    return .microseconds(us)
+}
+
 func doReq(url: String, n: Int, size: Int) async {
-    let client = await connect(url)
+    let client = await connect(url, options: ConnectOptions().dialer(TCPDialer(busyPoll: requesterBusyPoll())))
     let body = payload(size: size, byte: "r")
     let clock = ContinuousClock()
     // The requests go out from a task on the connection's event loop
     // (NATSClient.preferredExecutor), as the client recommends for a task that sends requests
     // one after another: each reply resumes the requester in the turn of the loop that read
     // it. NATSBENCH_REQ_ANY_EXECUTOR=1 runs it on the global executor instead, where each
-    // reply waits for one of its threads to wake (BENCHMARKS.md measures both).
+    // reply waits for one of its threads to wake (BENCHMARKS.md measures both). Its loop
+    // polls the socket for a while before sleeping (requesterBusyPoll), so that a reply
+    // arriving within it needs no wake-up of the thread.
     let onLoop = ProcessInfo.processInfo.environment["NATSBENCH_REQ_ANY_EXECUTOR"] == nil
     let task = Task(executorPreference: onLoop ? client.preferredExecutor : nil) { () -> (ContinuousClock.Instant, [Double]) in
         var latencies: [Double] = []

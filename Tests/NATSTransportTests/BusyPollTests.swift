@@ -1,0 +1,128 @@
+import NATSTestSupport
+@testable import NATSTransport
+import NIOCore
+import NIOPosix
+import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The event loop's busy polling (``TCPDialer/busyPoll``): after its jobs ran, the loop keeps
+/// checking the socket, and stops as soon as there is something to do.
+///
+/// The loop polls for far longer than any of these tests waits, so only what ends the
+/// polling early lets work handed to the loop run in time; a pipe's read end stands for the
+/// socket.
+@Suite(.timeLimit(.minutes(1)))
+struct BusyPollTests {
+    private static let longPoll: Duration = .seconds(20)
+    private static let promptly: Duration = .seconds(10)
+
+    private final class Pipe: Sendable {
+        let reader: DirectSocket
+        private let writeFD: Int32
+
+        init() throws {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw PipeFailed() }
+            reader = DirectSocket(fd: fds[0])
+            writeFD = fds[1]
+        }
+
+        func writeByte() {
+            var byte: UInt8 = 1
+            _ = write(writeFD, &byte, 1)
+        }
+
+        deinit { close(writeFD) }
+    }
+
+    private struct PipeFailed: Error {}
+
+    private func withLoop(_ body: (any EventLoop) async throws -> Void) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            try await body(group.next())
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func pollingEndsWhenTheSocketHasInput() async throws {
+        try await withLoop { loop in
+            let pipe = try Pipe()
+            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: Self.longPoll))
+            await Task(executorPreference: executor) {}.value
+            let start = ContinuousClock.now
+            pipe.writeByte()
+            // Work handed to NIO from another thread runs once the loop stopped polling.
+            try await loop.submit {}.get()
+            #expect(ContinuousClock.now - start < Self.promptly)
+        }
+    }
+
+    @Test func pollingEndsWhenATaskHasWork() async throws {
+        try await withLoop { loop in
+            let pipe = try Pipe()
+            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: Self.longPoll))
+            await Task(executorPreference: executor) {}.value
+            let start = ContinuousClock.now
+            let ran = await Task(executorPreference: executor) { true }.value
+            #expect(ran)
+            #expect(ContinuousClock.now - start < Self.promptly)
+        }
+    }
+
+    @Test func pollingEndsAfterItsDuration() async throws {
+        try await withLoop { loop in
+            let pipe = try Pipe()
+            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: .milliseconds(1)))
+            for _ in 0..<3 {
+                await Task(executorPreference: executor) {}.value
+                try await loop.submit {}.get()
+            }
+        }
+    }
+
+    @Test func dialerKeepsBusyPollWithinItsBounds() {
+        #expect(TCPDialer().busyPoll == .zero)
+        #expect(TCPDialer(busyPoll: .microseconds(150)).busyPoll == .microseconds(150))
+        #expect(TCPDialer(busyPoll: .microseconds(-5)).busyPoll == .zero)
+        #expect(TCPDialer(busyPoll: .seconds(3)).busyPoll == TCPDialer.maximumBusyPoll)
+        var dialer = TCPDialer()
+        dialer.busyPoll = .seconds(-1)
+        #expect(dialer.busyPoll == .zero)
+        dialer.busyPoll = .milliseconds(5)
+        #expect(dialer.busyPoll == TCPDialer.maximumBusyPoll)
+    }
+
+    /// Over a real socket, with the requests sent from the loop as a request loop would: every
+    /// answer arrives whole, and closing while the loop polls ends the stream.
+    @Test func busyPollingStreamAnswersRoundTrips() async throws {
+        let server = try await LocalTCPServer.start(.echo)
+        let stream = try await TCPDialer(busyPoll: TCPDialer.maximumBusyPoll)
+            .connect(ServerAddress(host: server.host, port: server.port), timeout: .seconds(5))
+        let executor = try #require(stream.preferredExecutor)
+        let answered = try await Task(executorPreference: executor) { () throws -> Int in
+            var answered = 0
+            for i in 0..<300 {
+                let bytes = (0..<(1 + i % 50)).map { UInt8(truncatingIfNeeded: i &+ $0) }
+                try await stream.write(ByteBuffer(bytes: bytes))
+                var received: [UInt8] = []
+                while received.count < bytes.count, let chunk = try await stream.read() {
+                    received.append(contentsOf: chunk.readableBytesView)
+                }
+                if received == bytes { answered += 1 }
+            }
+            return answered
+        }.value
+        #expect(answered == 300)
+        await stream.close()
+        #expect(try await stream.read() == nil)
+        await server.stop()
+    }
+}
