@@ -41,10 +41,19 @@ struct BusyPollTests {
 
     private struct PipeFailed: Error {}
 
-    private func withLoop(_ body: (any EventLoop) async throws -> Void) async throws {
+    /// Runs `body` with a one-thread event loop, a pipe, and an executor on that loop that
+    /// polls the pipe for `duration` after its jobs ran.
+    private func withPollingExecutor(
+        _ duration: Duration,
+        _ body: (any EventLoop, Pipe, EventLoopTaskExecutor) async throws -> Void
+    ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
-            try await body(group.next())
+            let loop = group.next()
+            let pipe = try Pipe()
+            // Kept until the body is done: closing the write end would end the polling by itself.
+            defer { withExtendedLifetime(pipe) {} }
+            try await body(loop, pipe, EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: duration)))
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -53,9 +62,7 @@ struct BusyPollTests {
     }
 
     @Test func pollingEndsWhenTheSocketHasInput() async throws {
-        try await withLoop { loop in
-            let pipe = try Pipe()
-            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: Self.longPoll))
+        try await withPollingExecutor(Self.longPoll) { loop, pipe, executor in
             await Task(executorPreference: executor) {}.value
             let start = ContinuousClock.now
             pipe.writeByte()
@@ -66,9 +73,7 @@ struct BusyPollTests {
     }
 
     @Test func pollingEndsWhenATaskHasWork() async throws {
-        try await withLoop { loop in
-            let pipe = try Pipe()
-            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: Self.longPoll))
+        try await withPollingExecutor(Self.longPoll) { _, _, executor in
             await Task(executorPreference: executor) {}.value
             let start = ContinuousClock.now
             let ran = await Task(executorPreference: executor) { true }.value
@@ -78,9 +83,7 @@ struct BusyPollTests {
     }
 
     @Test func pollingEndsAfterItsDuration() async throws {
-        try await withLoop { loop in
-            let pipe = try Pipe()
-            let executor = EventLoopTaskExecutor(loop, busyPoll: .init(socket: pipe.reader, duration: .milliseconds(1)))
+        try await withPollingExecutor(.milliseconds(1)) { loop, _, executor in
             for _ in 0..<3 {
                 await Task(executorPreference: executor) {}.value
                 try await loop.submit {}.get()
