@@ -41,13 +41,16 @@ public struct TCPDialer: Dialer {
     ///   - busyPoll: Trades CPU for reply latency. After the connection's tasks on its event
     ///     loop (``TCPStream/preferredExecutor``) ran out of work, the loop's thread keeps
     ///     checking the socket for this long before it sleeps, and stops as soon as bytes
-    ///     arrive or a task has work; a reply then needs no thread wake-up, which on a
-    ///     virtual machine costs tens of microseconds. For a task that sends requests one
-    ///     after another on a machine with a core to spare, 100-200 µs covers a round trip
-    ///     on the same host. It keeps a core busy while requests are in flight, and other
-    ///     channels on the same event loop, and work scheduled on it from other threads,
-    ///     wait up to this long. Negative values mean `.zero`; at most ``maximumBusyPoll``
-    ///     is used. `.zero` by default.
+    ///     arrive or one of those tasks has work; a reply then needs no thread wake-up, which
+    ///     on a virtual machine costs tens of microseconds. For a task that sends requests one
+    ///     after another on a machine with a core to spare, 100-200 µs covers a round trip on
+    ///     the same host. The costs: the loop's thread stays busy while the connection has
+    ///     traffic, and everything else on that event loop waits up to this long after each
+    ///     run of the connection's tasks: other channels (a responder in the same process on
+    ///     the same loop answers only after the poll, so give it an event loop group of its
+    ///     own), work handed to the loop from other threads, and timers, such as the client's
+    ///     batching timer for messages without a reply subject. Negative values mean `.zero`;
+    ///     at most ``maximumBusyPoll`` is used. `.zero` by default.
     public init(
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         receiveBufferLimit: Int = 1 << 20,

@@ -27,8 +27,6 @@ public final class TCPStream: ByteStream {
     private let inbound: TCPInboundQueue
     private let socket: DirectSocket
     private let loopExecutor: EventLoopTaskExecutor
-    /// Writes in flight through NIO (for tests).
-    private let nioWrites = Mutex(0)
 
     /// This side's address, like `127.0.0.1:53211` or `[::1]:53211`.
     public let localAddress: String?
@@ -83,8 +81,8 @@ public final class TCPStream: ByteStream {
         }
         if sent == bytes.readableBytes { return }
         let rest = bytes.getSlice(at: bytes.readerIndex + sent, length: bytes.readableBytes - sent) ?? ByteBuffer()
-        nioWrites.withLock { $0 += 1 }
-        defer { nioWrites.withLock { $0 -= 1 } }
+        socket.beginNIOWrite()
+        defer { socket.endNIOWrite() }
         // A continuation rather than NIO's async `writeAndFlush`: the caller's executor. An
         // unsafe one (a checked one allocates a canary): the future completes it once.
         do {
@@ -113,7 +111,7 @@ public final class TCPStream: ByteStream {
     }
 
     /// Whether a write waits for NIO to drain what the socket did not take at once (for tests).
-    var hasParkedWriter: Bool { nioWrites.withLock { $0 > 0 } }
+    var hasParkedWriter: Bool { socket.hasNIOWrites }
 
     /// Bytes read from the socket and not yet returned by `read()` (for tests).
     var bufferedByteCount: Int {
@@ -134,7 +132,7 @@ public final class TCPStream: ByteStream {
 /// number cannot be reused under a send.
 final class DirectSocket: Sendable {
     private let fd: Int32
-    private let state = Mutex<(down: Bool, error: Int32)>((false, 0))
+    private let state = Mutex<(down: Bool, error: Int32, nioWrites: Int)>((false, 0, 0))
 
     init(fd: Int32) {
         self.fd = fd
@@ -163,6 +161,13 @@ final class DirectSocket: Sendable {
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&entry, 1, 0) != 0
     }
+
+    /// A write the socket did not take at once went to NIO, which sends it once the socket
+    /// drains; ``endNIOWrite()`` when it is done.
+    func beginNIOWrite() { state.withLock { $0.nioWrites += 1 } }
+    func endNIOWrite() { state.withLock { $0.nioWrites -= 1 } }
+    /// Whether NIO holds writes for this socket.
+    var hasNIOWrites: Bool { state.withLock { $0.nioWrites > 0 } }
 
     /// Why the last send failed.
     var failure: TransportError {
@@ -297,13 +302,14 @@ final class LoopJobQueue: Sendable {
 
     /// Returns once the socket has input (NIO's next wait then returns at once, and the
     /// bytes are read without waking the thread), a job was queued (its drain is scheduled
-    /// already), or `poll.duration` passed. Work NIO was handed from other threads meanwhile
-    /// waits until then.
+    /// already), or `poll.duration` passed; at once while NIO holds a write for the socket,
+    /// which needs NIO to wait for the socket to drain. Work NIO was handed from other
+    /// threads meanwhile, and its timers, wait until then.
     private func pollBeforeSleeping(_ poll: BusyPoll) {
         let clock = ContinuousClock()
         let end = clock.now + poll.duration
         repeat {
-            if poll.socket.hasInput() { return }
+            if poll.socket.hasInput() || poll.socket.hasNIOWrites { return }
             if state.withLock({ $0.first != nil }) { return }
         } while clock.now < end
     }

@@ -82,12 +82,31 @@ struct BusyPollTests {
         }
     }
 
-    @Test func pollingEndsAfterItsDuration() async throws {
-        try await withPollingExecutor(.milliseconds(1)) { loop, _, executor in
-            for _ in 0..<3 {
-                await Task(executorPreference: executor) {}.value
-                try await loop.submit {}.get()
-            }
+    @Test func pollingEndsWhileNIOHoldsAWrite() async throws {
+        try await withPollingExecutor(Self.longPoll) { loop, pipe, executor in
+            // As TCPStream.write does when the socket did not take everything: NIO has to
+            // wait for the socket to drain, so the loop must not poll.
+            pipe.reader.beginNIOWrite()
+            defer { pipe.reader.endNIOWrite() }
+            await Task(executorPreference: executor) {}.value
+            let start = ContinuousClock.now
+            try await loop.submit {}.get()
+            #expect(ContinuousClock.now - start < Self.promptly)
+        }
+    }
+
+    /// With nothing to do, the loop does poll for the whole duration before other work runs.
+    /// Timed from before the job: the polling starts after the job, and this test's task may
+    /// resume on a busy machine only long after that.
+    @Test func pollingLastsItsDuration() async throws {
+        let duration: Duration = .milliseconds(300)
+        try await withPollingExecutor(duration) { loop, _, executor in
+            let start = ContinuousClock.now
+            await Task(executorPreference: executor) {}.value
+            try await loop.submit {}.get()
+            let waited = ContinuousClock.now - start
+            #expect(waited >= duration)
+            #expect(waited < Self.promptly)
         }
     }
 
@@ -104,7 +123,7 @@ struct BusyPollTests {
     }
 
     /// Over a real socket, with the requests sent from the loop as a request loop would: every
-    /// answer arrives whole, and closing while the loop polls ends the stream.
+    /// answer arrives whole.
     @Test func busyPollingStreamAnswersRoundTrips() async throws {
         let server = try await LocalTCPServer.start(.echo)
         let stream = try await TCPDialer(busyPoll: TCPDialer.maximumBusyPoll)
